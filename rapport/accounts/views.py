@@ -1,0 +1,73 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from rapport.accounts import actions
+from rapport.accounts.models import ApiToken, Role, Team, User
+from rapport.core.errors import ActionError
+
+
+@login_required
+def tokens(request: HttpRequest) -> HttpResponse:
+    new_token = None
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            token = ApiToken.objects.filter(pk=request.POST.get("revoke"), user=request.user).first()
+            if token is None:
+                raise Http404
+            actions.token_revoke(actor=request.user, token=token)
+            messages.success(request, "Token revoked.")
+            return redirect("tokens")
+        _, new_token = actions.token_create(user=request.user, name=request.POST.get("name", "token"))
+    return render(
+        request,
+        "accounts/tokens.html",
+        {
+            "tokens": ApiToken.objects.filter(user=request.user).order_by("-created_at"),
+            "new_token": new_token,
+        },
+    )
+
+
+@login_required
+def users(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_admin:
+        raise Http404
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "team":
+                actions.team_create(actor=request.user, name=request.POST.get("name", ""))
+                messages.success(request, "Team created.")
+            elif request.POST.get("action") == "toggle":
+                user = User.objects.filter(pk=request.POST.get("user")).first()
+                if user is None:
+                    raise Http404
+                actions.user_set_active(actor=request.user, user=user, active=not user.is_active)
+                messages.success(request, f"{user} {'activated' if user.is_active else 'deactivated'}.")
+            else:
+                actions.user_create(
+                    actor=request.user,
+                    username=request.POST.get("username", ""),
+                    password=request.POST.get("password", ""),
+                    role=request.POST.get("role", ""),
+                    teams=list(Team.objects.filter(pk__in=request.POST.getlist("teams"))),
+                    first_name=request.POST.get("first_name", ""),
+                    email=request.POST.get("email", ""),
+                )
+                messages.success(request, "User created.")
+            return redirect("users")
+        except ActionError as exc:
+            messages.error(request, exc.message)
+            errors = exc.field_errors
+    return render(
+        request,
+        "accounts/users.html",
+        {
+            "users": User.objects.prefetch_related("teams").order_by("username"),
+            "teams": Team.objects.all(),
+            "roles": Role.choices,
+            "errors": errors,
+        },
+    )

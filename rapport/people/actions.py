@@ -1,0 +1,387 @@
+"""Writes on people and organisations. Keyword-only, atomic, audited."""
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from rapport.accounts.models import Team, User
+from rapport.audit.actions import audit_record
+from rapport.audit.models import AuditEntry
+from rapport.core.actions import default_team, resolve_access_fields, save_with_version
+from rapport.core.errors import ActionError
+from rapport.core.models import Visibility
+from rapport.people.identities import FREE_MAIL_DOMAINS, IdentityError, email_domain, normalise
+from rapport.people.models import (
+    Employment,
+    Identity,
+    IdentityKind,
+    Organisation,
+    OrganisationDomain,
+    Person,
+    Relationship,
+    Source,
+    Tag,
+)
+
+PERSON_FIELDS = [
+    "first_name",
+    "last_name",
+    "title",
+    "organisation",
+    "bio",
+    "language",
+    "is_vip",
+    "owner",
+    "team",
+    "visibility",
+]
+ORG_FIELDS = [
+    "name",
+    "industry",
+    "employees",
+    "website",
+    "phone",
+    "description",
+    "parent",
+    "owner",
+    "team",
+    "visibility",
+]
+
+
+def _require_write(actor: User) -> None:
+    if not actor.can_write:
+        raise ActionError("Your role is read-only.")
+
+
+def _check_lengths(model: type, data: dict[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    for name, value in data.items():
+        if isinstance(value, str):
+            max_length = getattr(model._meta.get_field(name), "max_length", None)
+            if max_length and len(value) > max_length:
+                errors[name] = [f"At most {max_length} characters (this has {len(value)})."]
+    if errors:
+        raise ActionError("Some fields are too long.", errors)
+
+
+def parse_identities(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Normalise (kind, raw) pairs; collect every error instead of stopping at the first."""
+    result, errors = [], []
+    for kind, raw in pairs:
+        if not raw or not raw.strip():
+            continue
+        try:
+            result.append((kind, normalise(kind, raw)))
+        except IdentityError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ActionError("Some identities are not valid.", {"identities": errors})
+    return list(dict.fromkeys(result))
+
+
+@transaction.atomic
+def organisation_create(
+    *,
+    actor: User,
+    name: str,
+    domains: list[str] | None = None,
+    industry: str = "",
+    employees: int | None = None,
+    website: str = "",
+    phone: str = "",
+    description: str = "",
+    parent: Organisation | None = None,
+    owner: User | None = None,
+    team: Team | None = None,
+    visibility: str = Visibility.EVERYONE,
+    tags: list[str] | None = None,
+    custom: dict | None = None,
+    source: str = Source.MANUAL,
+) -> Organisation:
+    _require_write(actor)
+    name = (name or "").strip()
+    if not name:
+        raise ActionError("An organisation needs a name.", {"name": ["Required."]})
+    _check_lengths(
+        Organisation,
+        {"name": name, "industry": industry, "website": website, "phone": phone, "description": description},
+    )
+    access = resolve_access_fields(actor=actor, owner=owner or actor, team=team, visibility=visibility)
+    access.setdefault("team", default_team(actor))
+    org = Organisation.objects.create(
+        name=name,
+        industry=industry,
+        employees=employees,
+        website=website,
+        phone=phone,
+        description=description,
+        parent=parent,
+        custom=custom or {},
+        source=source,
+        **access,
+    )
+    for domain in domains or []:
+        domain = domain.strip().lower().removeprefix("www.")
+        if domain:
+            OrganisationDomain.objects.get_or_create(organisation=org, domain=domain)
+    if tags:
+        tags_set(obj=org, names=tags)
+    audit_record(
+        actor=actor, obj=org, action=AuditEntry.Action.CREATE, summary=f"Created organisation {name}"
+    )
+    return org
+
+
+@transaction.atomic
+def organisation_update(
+    *, actor: User, org: Organisation, data: dict[str, Any], expected_version: int | None = None
+) -> Organisation:
+    _require_write(actor)
+    access = resolve_access_fields(
+        actor=actor,
+        owner=data.pop("owner", None),
+        team=data.pop("team", None),
+        visibility=data.pop("visibility", None),
+        current=org,
+    )
+    unknown = set(data) - set(ORG_FIELDS)
+    if unknown:
+        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}")
+    if "name" in data and not (data["name"] or "").strip():
+        raise ActionError("An organisation needs a name.", {"name": ["Required."]})
+    if data.get("parent") is not None and data["parent"].pk == org.pk:
+        raise ActionError(
+            "An organisation cannot be its own parent.", {"parent": ["Choose another organisation."]}
+        )
+    _check_lengths(Organisation, {k: v for k, v in data.items() if isinstance(v, str)})
+    return save_with_version(
+        actor=actor,
+        record=org,
+        changes={**data, **access},
+        expected_version=expected_version,
+        audit_fields=ORG_FIELDS,
+    )
+
+
+def organisation_for_email(email: str) -> Organisation | None:
+    domain = email_domain(email)
+    if not domain or domain in FREE_MAIL_DOMAINS:
+        return None
+    row = (
+        OrganisationDomain.objects.filter(domain=domain).select_related("organisation").order_by("id").first()
+    )
+    return row.organisation if row else None
+
+
+@transaction.atomic
+def person_create(
+    *,
+    actor: User,
+    first_name: str = "",
+    last_name: str = "",
+    title: str = "",
+    organisation: Organisation | None = None,
+    identities: list[tuple[str, str]] | None = None,
+    bio: str = "",
+    language: str = "",
+    is_vip: bool = False,
+    owner: User | None = None,
+    team: Team | None = None,
+    visibility: str = Visibility.EVERYONE,
+    tags: list[str] | None = None,
+    custom: dict | None = None,
+    source: str = Source.MANUAL,
+    needs_review: bool = False,
+) -> Person:
+    _require_write(actor)
+    first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
+    normalised = parse_identities(identities or [])
+    if not (first_name or last_name or normalised):
+        raise ActionError(
+            "A person needs a name or at least one email, phone or handle.", {"first_name": ["Required."]}
+        )
+    _check_lengths(
+        Person,
+        {"first_name": first_name, "last_name": last_name, "title": title, "bio": bio, "language": language},
+    )
+    access = resolve_access_fields(actor=actor, owner=owner or actor, team=team, visibility=visibility)
+    access.setdefault("team", default_team(actor))
+    if organisation is None:
+        for kind, value in normalised:
+            if kind == IdentityKind.EMAIL and (organisation := organisation_for_email(value)):
+                break
+    person = Person.objects.create(
+        first_name=first_name,
+        last_name=last_name,
+        title=title,
+        organisation=organisation,
+        bio=bio,
+        language=language,
+        is_vip=is_vip,
+        custom=custom or {},
+        source=source,
+        needs_review=needs_review,
+        **access,
+    )
+    for i, (kind, value) in enumerate(normalised):
+        Identity.objects.create(
+            person=person,
+            kind=kind,
+            value=value,
+            is_primary=i == 0 or kind not in [k for k, _ in normalised[:i]],
+        )
+    if organisation is not None:
+        Employment.objects.create(person=person, organisation=organisation, title=title, is_current=True)
+    if tags:
+        tags_set(obj=person, names=tags)
+    audit_record(
+        actor=actor, obj=person, action=AuditEntry.Action.CREATE, summary=f"Created {person.full_name}"
+    )
+    return person
+
+
+@transaction.atomic
+def person_update(
+    *, actor: User, person: Person, data: dict[str, Any], expected_version: int | None = None
+) -> Person:
+    _require_write(actor)
+    access = resolve_access_fields(
+        actor=actor,
+        owner=data.pop("owner", None),
+        team=data.pop("team", None),
+        visibility=data.pop("visibility", None),
+        current=person,
+    )
+    unknown = set(data) - set(PERSON_FIELDS)
+    if unknown:
+        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}")
+    for key in ("first_name", "last_name", "title"):
+        if key in data and isinstance(data[key], str):
+            data[key] = data[key].strip()
+    _check_lengths(Person, {k: v for k, v in data.items() if isinstance(v, str)})
+    new_org = data.get("organisation", person.organisation)
+    org_changed = "organisation" in data and (new_org.pk if new_org else None) != person.organisation_id
+    person = save_with_version(
+        actor=actor,
+        record=person,
+        changes={**data, **access},
+        expected_version=expected_version,
+        audit_fields=PERSON_FIELDS,
+    )
+    if org_changed:
+        Employment.objects.filter(person=person, is_current=True).update(
+            is_current=False, ended_on=timezone.localdate()
+        )
+        if new_org is not None:
+            Employment.objects.create(
+                person=person,
+                organisation=new_org,
+                title=person.title,
+                is_current=True,
+                started_on=timezone.localdate(),
+            )
+    return person
+
+
+@transaction.atomic
+def identity_add(*, actor: User, person: Person, kind: str, value: str, label: str = "") -> Identity:
+    _require_write(actor)
+    try:
+        normalised = normalise(kind, value)
+    except IdentityError as exc:
+        raise ActionError(str(exc), {"value": [str(exc)]})
+    try:
+        with transaction.atomic():
+            identity, created = Identity.objects.get_or_create(
+                person=person,
+                kind=kind,
+                value=normalised,
+                defaults={
+                    "label": label[:30],
+                    "is_primary": not person.identities.filter(kind=kind).exists(),
+                },
+            )
+    except IntegrityError:
+        identity, created = Identity.objects.get(person=person, kind=kind, value=normalised), False
+    if created:
+        audit_record(
+            actor=actor,
+            obj=person,
+            action=AuditEntry.Action.UPDATE,
+            changes={f"identity:{kind}": [None, normalised]},
+        )
+    return identity
+
+
+@transaction.atomic
+def identity_remove(*, actor: User, identity: Identity) -> None:
+    _require_write(actor)
+    audit_record(
+        actor=actor,
+        obj=identity.person,
+        action=AuditEntry.Action.UPDATE,
+        changes={f"identity:{identity.kind}": [identity.value, None]},
+    )
+    identity.delete()
+
+
+def tags_set(*, obj: Person | Organisation, names: list[str]) -> None:
+    clean = [n.strip()[:60] for n in names if n and n.strip()]
+    tags = []
+    for name in dict.fromkeys(clean):
+        tag = Tag.objects.filter(name__iexact=name).first() or Tag.objects.create(name=name)
+        tags.append(tag)
+    obj.tags.set(tags)
+
+
+@transaction.atomic
+def relationship_add(
+    *,
+    actor: User,
+    from_person: Person,
+    to_person: Person,
+    kind: str,
+    strength: int = 50,
+    source: str = "manual",
+) -> Relationship:
+    _require_write(actor)
+    if from_person.pk == to_person.pk:
+        raise ActionError(
+            "A person cannot have a relationship with themselves.", {"to_person": ["Choose someone else."]}
+        )
+    if not 0 <= strength <= 100:
+        raise ActionError("Strength is between 0 and 100.", {"strength": ["0–100."]})
+    rel, created = Relationship.objects.get_or_create(
+        from_person=from_person,
+        to_person=to_person,
+        kind=kind,
+        defaults={"strength": strength, "source": source, "created_by": actor},
+    )
+    if not created and rel.strength != strength:
+        rel.strength = strength
+        rel.save(update_fields=["strength"])
+    audit_record(
+        actor=actor,
+        obj=from_person,
+        action=AuditEntry.Action.UPDATE,
+        changes={f"relationship:{kind}": [None, str(to_person)]},
+    )
+    return rel
+
+
+@transaction.atomic
+def person_delete(*, actor: User, person: Person) -> None:
+    _require_write(actor)
+    audit_record(
+        actor=actor, obj=person, action=AuditEntry.Action.DELETE, summary=f"Deleted {person.full_name}"
+    )
+    person.delete()
+
+
+@transaction.atomic
+def organisation_delete(*, actor: User, org: Organisation) -> None:
+    _require_write(actor)
+    audit_record(actor=actor, obj=org, action=AuditEntry.Action.DELETE, summary=f"Deleted {org.name}")
+    org.delete()

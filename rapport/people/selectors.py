@@ -1,0 +1,175 @@
+"""Reads on people and organisations, always scoped by what the user may see."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from rapport.accounts.models import User
+from rapport.core.access import get_visible, visible
+from rapport.core.errors import ActionError
+from rapport.core.pagination import Page, keyset_page
+from rapport.core.search import prefix_q
+from rapport.people.identities import IdentityError, normalise_phone
+from rapport.people.models import Identity, Organisation, Person
+
+PERSON_SORTS = {
+    "name": ["sort_key", "id"],
+    "-name": ["-sort_key", "-id"],
+    "created": ["created_at", "id"],
+    "-created": ["-created_at", "-id"],
+}
+ORG_SORTS = {
+    "name": ["name_key", "id"],
+    "-name": ["-name_key", "-id"],
+    "created": ["created_at", "id"],
+    "-created": ["-created_at", "-id"],
+}
+
+
+@dataclass
+class PersonFilters:
+    q: str = ""
+    organisation: int | None = None
+    tag: str = ""
+    owner: int | None = None
+    vip: bool | None = None
+    needs_review: bool | None = None
+    sort: str = "name"
+
+
+def people_visible(user: User) -> QuerySet[Person]:
+    return visible(Person, user).filter(merged_into__isnull=True)
+
+
+def _person_ids_for_text(user: User, text: str, limit: int) -> QuerySet[Person]:
+    """People whose first/last name starts with `text`, or any identity starts with it."""
+    text = text.strip()
+    qs = people_visible(user)
+    if "@" in text or any(ch.isdigit() for ch in text) and len(text) >= 6:
+        value = text.lower()
+        if text.startswith("+") or text.replace(" ", "").isdigit():
+            try:
+                value = normalise_phone(text)
+            except IdentityError:
+                value = text.replace(" ", "")
+        ids = Identity.objects.filter(prefix_q("value", value)).values_list("person_id", flat=True)[:limit]
+        return qs.filter(pk__in=list(ids))
+    return qs.filter(prefix_q("name_key", text) | prefix_q("sort_key", text))
+
+
+def person_list(
+    *, user: User, filters: PersonFilters, cursor: str | None = None, limit: int = 50, with_total: bool = True
+) -> Page[Person]:
+    if filters.sort not in PERSON_SORTS:
+        raise ActionError("Unknown sort order.", {"sort": [f"Choose one of {', '.join(PERSON_SORTS)}."]})
+    qs = people_visible(user)
+    if filters.q:
+        qs = _person_ids_for_text(user, filters.q, 500)
+    if filters.organisation:
+        qs = qs.filter(organisation_id=filters.organisation)
+    if filters.tag:
+        qs = qs.filter(tags__name=filters.tag)
+    if filters.owner:
+        qs = qs.filter(owner_id=filters.owner)
+    if filters.vip is not None:
+        qs = qs.filter(is_vip=filters.vip)
+    if filters.needs_review is not None:
+        qs = qs.filter(needs_review=filters.needs_review)
+    qs = qs.select_related("organisation", "owner")
+    page = keyset_page(qs, PERSON_SORTS[filters.sort], cursor, limit, with_total=with_total)
+    attach_primary_identities(page.items)
+    return page
+
+
+def attach_primary_identities(people: list[Person]) -> None:
+    """One query for the whole page: sets `primary_email` and `primary_phone` on each person."""
+    by_id = {p.pk: p for p in people}
+    for p in people:
+        p.primary_email = ""  # type: ignore[attr-defined]
+        p.primary_phone = ""  # type: ignore[attr-defined]
+    if not by_id:
+        return
+    for ident in Identity.objects.filter(person_id__in=by_id, kind__in=["email", "phone"]).order_by(
+        "-is_primary", "id"
+    ):
+        attr = "primary_email" if ident.kind == "email" else "primary_phone"
+        person = by_id[ident.person_id]
+        if not getattr(person, attr):
+            setattr(person, attr, ident.value)
+
+
+def person_detail(*, user: User, person_id: Any) -> Person:
+    qs = (
+        people_visible(user)
+        .select_related("organisation", "owner", "team")
+        .prefetch_related("identities", "tags", "addresses", Prefetch("employments", queryset=_employments()))
+    )
+    return get_visible(Person, user, person_id, qs)
+
+
+def _employments() -> QuerySet:
+    from rapport.people.models import Employment
+
+    return Employment.objects.select_related("organisation")
+
+
+@dataclass
+class OrgFilters:
+    q: str = ""
+    industry: str = ""
+    tag: str = ""
+    owner: int | None = None
+    sort: str = "name"
+
+
+def organisations_visible(user: User) -> QuerySet[Organisation]:
+    return visible(Organisation, user).filter(merged_into__isnull=True)
+
+
+def organisation_list(
+    *, user: User, filters: OrgFilters, cursor: str | None = None, limit: int = 50, with_total: bool = True
+) -> Page[Organisation]:
+    if filters.sort not in ORG_SORTS:
+        raise ActionError("Unknown sort order.", {"sort": [f"Choose one of {', '.join(ORG_SORTS)}."]})
+    qs = organisations_visible(user)
+    if filters.q:
+        text = filters.q.strip().lower()
+        if "." in text and " " not in text:
+            from rapport.people.models import OrganisationDomain
+
+            ids = OrganisationDomain.objects.filter(prefix_q("domain", text)).values_list(
+                "organisation_id", flat=True
+            )[:500]
+            qs = qs.filter(pk__in=list(ids))
+        else:
+            qs = qs.filter(prefix_q("name_key", filters.q))
+    if filters.industry:
+        qs = qs.filter(industry=filters.industry)
+    if filters.tag:
+        qs = qs.filter(tags__name=filters.tag)
+    if filters.owner:
+        qs = qs.filter(owner_id=filters.owner)
+    return keyset_page(
+        qs.select_related("owner", "parent"), ORG_SORTS[filters.sort], cursor, limit, with_total=with_total
+    )
+
+
+def organisation_detail(*, user: User, org_id: Any) -> Organisation:
+    qs = (
+        organisations_visible(user)
+        .select_related("owner", "team", "parent")
+        .prefetch_related("domains", "tags", "addresses")
+    )
+    return get_visible(Organisation, user, org_id, qs)
+
+
+def person_by_identity(*, kind: str, value: str) -> Person | None:
+    """Identity resolution for capture pipelines (not user-scoped: the system acts)."""
+    ident = (
+        Identity.objects.filter(kind=kind, value=value, person__merged_into__isnull=True)
+        .select_related("person")
+        .order_by("id")
+        .first()
+    )
+    return ident.person if ident else None

@@ -1,0 +1,187 @@
+"""Reads on deals: lists, the pipeline board and the forecast, scoped by visibility."""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+
+from rapport.accounts.models import User
+from rapport.core.access import get_visible, visible
+from rapport.core.errors import ActionError
+from rapport.core.pagination import Page, keyset_page
+from rapport.core.search import prefix_q
+from rapport.sales.models import Deal, DealStatus, Pipeline, Stage
+
+DEAL_SORTS = {
+    "name": ["name_key", "id"],
+    "-created": ["-created_at", "-id"],
+    "created": ["created_at", "id"],
+    "-amount": ["-amount", "-id"],
+    "amount": ["amount", "id"],
+}
+
+
+@dataclass
+class DealFilters:
+    q: str = ""
+    status: str = ""
+    pipeline: int | None = None
+    stage: int | None = None
+    owner: int | None = None
+    organisation: int | None = None
+    sort: str = "-created"
+
+
+def deals_visible(user: User) -> QuerySet[Deal]:
+    return visible(Deal, user)
+
+
+def deal_list(
+    *, user: User, filters: DealFilters, cursor: str | None = None, limit: int = 50, with_total: bool = True
+) -> Page[Deal]:
+    if filters.sort not in DEAL_SORTS:
+        raise ActionError("Unknown sort order.", {"sort": [f"Choose one of {', '.join(DEAL_SORTS)}."]})
+    if filters.status and filters.status not in DealStatus.values:
+        raise ActionError("Unknown status.", {"status": [f"Choose one of {', '.join(DealStatus.values)}."]})
+    qs = deals_visible(user)
+    if filters.q:
+        qs = qs.filter(prefix_q("name_key", filters.q))
+    for name in ("status", "pipeline", "stage", "owner", "organisation"):
+        value = getattr(filters, name)
+        if value:
+            qs = qs.filter(**{f"{name}_id" if name != "status" else name: value})
+    qs = qs.select_related("stage", "pipeline", "organisation", "owner")
+    return keyset_page(qs, DEAL_SORTS[filters.sort], cursor, limit, with_total=with_total)
+
+
+def deal_detail(*, user: User, deal_id: Any) -> Deal:
+    qs = (
+        deals_visible(user)
+        .select_related("stage", "pipeline", "organisation", "owner", "team")
+        .prefetch_related("participants__person")
+    )
+    return get_visible(Deal, user, deal_id, qs)
+
+
+@dataclass
+class BoardColumn:
+    stage: Stage
+    deals: list[Deal]
+    count: int
+    total: Decimal
+    weighted: Decimal
+
+
+def pipeline_board(
+    *, user: User, pipeline: Pipeline, per_stage: int = 30, owner_id: int | None = None
+) -> list[BoardColumn]:
+    """Columns of the board: the biggest deals of each stage, with counts and sums for all."""
+    stages = list(pipeline.stages.order_by("position"))
+    base = deals_visible(user).filter(pipeline=pipeline)
+    if owner_id:
+        base = base.filter(owner_id=owner_id)
+    sums = {
+        row["stage_id"]: row
+        for row in base.values("stage_id").annotate(n=Count("id"), total=Sum("amount")).order_by()
+    }
+    columns = []
+    for stage in stages:
+        deals = list(
+            base.filter(stage=stage)
+            .select_related("organisation", "owner")
+            .order_by("-amount", "-id")[:per_stage]
+        )
+        for d in deals:
+            d.stage = stage
+        agg = sums.get(stage.pk, {"n": 0, "total": None})
+        total = agg["total"] or Decimal("0")
+        columns.append(
+            BoardColumn(
+                stage, deals, agg["n"], total, (total * stage.probability / 100).quantize(Decimal("0.01"))
+            )
+        )
+    return columns
+
+
+@dataclass
+class Forecast:
+    months: list[dt.date]
+    owners: list[dict[str, Any]]  # {"owner": User, "by_month": {month: Decimal}, "total": Decimal}
+    totals_by_month: dict[dt.date, Decimal]
+    unweighted_by_month: dict[dt.date, Decimal]
+    won_by_month: dict[dt.date, Decimal]
+    grand_total: Decimal
+
+
+def forecast(*, user: User, start: dt.date, months: int = 6, pipeline: Pipeline | None = None) -> Forecast:
+    """Open deals weighted by their stage's probability, per owner and expected-close month;
+    plus what was actually won per month for comparison."""
+    month_list = []
+    y, m = start.year, start.month
+    for _ in range(months):
+        month_list.append(dt.date(y, m, 1))
+        m += 1
+        if m == 13:
+            y, m = y + 1, 1
+    end = dt.date(y, m, 1)
+    qs = deals_visible(user).filter(expected_close__gte=month_list[0], expected_close__lt=end)
+    if pipeline:
+        qs = qs.filter(pipeline=pipeline)
+    weighted = ExpressionWrapper(
+        F("amount") * F("stage__probability") / 100,
+        output_field=DecimalField(max_digits=16, decimal_places=2),
+    )
+    rows = (
+        qs.filter(status=DealStatus.OPEN)
+        .annotate(month=TruncMonth("expected_close"))
+        .values("owner_id", "month")
+        .annotate(w=Sum(weighted), u=Sum("amount"))
+        .order_by()
+    )
+    per_owner: dict[int, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    totals: dict[dt.date, Decimal] = defaultdict(Decimal)
+    unweighted: dict[dt.date, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        month = (
+            row["month"]
+            if isinstance(row["month"], dt.date)
+            else dt.date.fromisoformat(str(row["month"])[:10])
+        )
+        month = dt.date(month.year, month.month, 1)
+        w = Decimal(row["w"] or 0).quantize(Decimal("0.01"))
+        per_owner[row["owner_id"]][month] += w
+        totals[month] += w
+        unweighted[month] += Decimal(row["u"] or 0)
+    won: dict[dt.date, Decimal] = defaultdict(Decimal)
+    for row in (
+        qs.filter(status=DealStatus.WON)
+        .annotate(month=TruncMonth("expected_close"))
+        .values("month")
+        .annotate(s=Sum("amount"))
+        .order_by()
+    ):
+        month = (
+            row["month"]
+            if isinstance(row["month"], dt.date)
+            else dt.date.fromisoformat(str(row["month"])[:10])
+        )
+        won[dt.date(month.year, month.month, 1)] += Decimal(row["s"] or 0)
+    users = {u.pk: u for u in User.objects.filter(pk__in=per_owner)}
+    owners = sorted(
+        (
+            {
+                "owner": users.get(oid),
+                "by_month": dict(by_month),
+                "total": sum(by_month.values(), Decimal("0")),
+            }
+            for oid, by_month in per_owner.items()
+        ),
+        key=lambda o: -o["total"],
+    )
+    return Forecast(
+        month_list, owners, dict(totals), dict(unweighted), dict(won), sum(totals.values(), Decimal("0"))
+    )
