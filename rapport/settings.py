@@ -36,7 +36,7 @@ if not _secret:
             _secret_file.chmod(0o600)
         _secret = _secret_file.read_text().strip()
     else:
-        _secret = "rapport-insecure-dev-key-only-for-laptops-and-tests-0123456789"
+        _secret = "rapport-insecure-dev-key-only-for-laptops-and-tests-0123456789"  # noqa: S105 — dev/test only
 SECRET_KEY = _secret
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")

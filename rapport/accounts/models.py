@@ -88,3 +88,6 @@ class ApiToken(models.Model):
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             cls.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -26,3 +26,6 @@ class AuditEntry(models.Model):
     class Meta:
         indexes = [models.Index(fields=["model", "object_id", "-at"])]
         ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.model}#{self.object_id}"

@@ -173,6 +173,9 @@ class Employment(models.Model):
     class Meta:
         ordering = ["-is_current", "-started_on", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.title or 'Works'} at {self.organisation_id}"
+
 
 class Address(models.Model):
     person = models.ForeignKey(
@@ -219,3 +222,6 @@ class Relationship(models.Model):
                 condition=~models.Q(from_person=models.F("to_person")), name="no_self_relationship"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.from_person_id} {self.kind} {self.to_person_id}"

@@ -96,6 +96,9 @@ class DealParticipant(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["deal", "person"], name="uniq_deal_person")]
 
+    def __str__(self) -> str:
+        return f"{self.person_id} on deal {self.deal_id} ({self.role})"
+
 
 class Product(models.Model):
     name = models.CharField(max_length=200)
@@ -135,3 +138,6 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-started_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_id} for {self.organisation_id}"
