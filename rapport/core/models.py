@@ -28,3 +28,15 @@ class OwnedRecord(models.Model):
 
     class Meta:
         abstract = True
+
+
+class WorkerHeartbeat(models.Model):
+    """Last time a background worker ran a task, per backend: the admin's "is the queue
+    alive?" answer, and a real task for testing both queue backends end to end."""
+
+    backend = models.CharField(max_length=100, unique=True)
+    seen_at = models.DateTimeField()
+    runs = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.backend} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"
