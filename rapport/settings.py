@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "rapport.people",
     "rapport.sales",
     "rapport.activities",
+    "rapport.conversations",
+    "rapport.channels",
     "rapport.imports",
     "rapport.intelligence",
     "rapport.web",

@@ -18,13 +18,14 @@ install_error_handlers(api)
 
 
 def _register() -> None:
-    from rapport.api import activities, capture, imports, people, sales
+    from rapport.api import activities, capture, conversations, imports, people, sales
 
     api.add_router("/", people.router)
     api.add_router("/", sales.router)
     api.add_router("/", activities.router)
     api.add_router("/", capture.router)
     api.add_router("/", imports.router)
+    api.add_router("/", conversations.router)
 
 
 _register()

@@ -14,4 +14,6 @@ urlpatterns = [
     path("", include("rapport.sales.urls")),
     path("", include("rapport.activities.urls")),
     path("", include("rapport.imports.urls")),
+    path("", include("rapport.conversations.urls")),
+    path("", include("rapport.channels.urls")),
 ]
