@@ -1,0 +1,169 @@
+"""Web screens for activities: the list, logging (also the inline box on every timeline),
+detail, edit and ticking tasks off."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from rapport.activities import actions
+from rapport.activities.forms import ActivityEditForm, ActivityForm, target_initial
+from rapport.activities.models import Activity, ActivityKind
+from rapport.activities.selectors import activities_visible, activity_detail
+from rapport.audit.actions import history_for
+from rapport.core.access import can_edit
+from rapport.core.errors import ActionError, ConflictError
+from rapport.core.pagination import Page, keyset_page
+from rapport.people.forms import apply_action_error, safe_next
+from rapport.people.views import conflict_rows, mark_visible_links, rebound_with_version, require_writer
+
+
+@login_required
+def activity_list_view(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    kind = request.GET.get("kind", "")
+    mine = request.GET.get("mine") == "1"
+    open_tasks = request.GET.get("open") == "1"
+    qs = activities_visible(user)
+    if kind in ActivityKind.values:
+        qs = qs.filter(kind=kind)
+    if mine:
+        qs = qs.filter(owner=user)
+    if open_tasks:
+        qs = qs.filter(kind=ActivityKind.TASK, done_at__isnull=True)
+    qs = qs.select_related("owner", "person", "organisation", "deal", "assignee")
+    error = None
+    try:
+        page = keyset_page(qs, ["-occurred_at", "-id"], request.GET.get("cursor") or None, 50)
+    except ActionError as exc:
+        error, page = exc.message, Page(items=[], next_cursor=None)
+    for a in page.items:
+        mark_visible_links(user, a)
+    context = {
+        "nav": "activities",
+        "page": page,
+        "kinds": ActivityKind.choices,
+        "kind": kind,
+        "mine": mine,
+        "open_tasks": open_tasks,
+        "error": error,
+        "is_first_page": not request.GET.get("cursor"),
+    }
+    return render(request, "activities/activity_list.html", context, status=400 if error else 200)
+
+
+@login_required
+def activity_create_view(request: HttpRequest) -> HttpResponse:
+    """Also the target of the inline "log" box on people, organisations and deals: a valid
+    entry goes back to `next`; an invalid one shows the full form with the input kept."""
+    require_writer(request.user)
+    if request.method == "POST":
+        form = ActivityForm(request.POST, user=request.user)
+        if form.is_valid():
+            try:
+                activity = actions.activity_log(actor=request.user, **form.log_data())
+            except ActionError as exc:
+                apply_action_error(form, exc)
+            else:
+                messages.success(request, f"{activity.get_kind_display()} logged.")
+                return redirect(safe_next(request, f"/activities/{activity.pk}/"))
+    else:
+        kind = request.GET.get("kind", "note")
+        initial = {
+            "kind": kind if kind in ActivityKind.values else "note",
+            **target_initial(request.user, request.GET),
+        }
+        form = ActivityForm(initial=initial, user=request.user)
+    context = {"nav": "activities", "form": form, "next": safe_next(request, "")}
+    return render(request, "activities/activity_form.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def activity_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = activity_detail(user=request.user, activity_id=pk)
+    mark_visible_links(request.user, activity)
+    context = {
+        "nav": "activities",
+        "a": activity,
+        "person_visible": activity.person_visible,  # type: ignore[attr-defined]
+        "organisation_visible": activity.organisation_visible,  # type: ignore[attr-defined]
+        "deal_visible": activity.deal_visible,  # type: ignore[attr-defined]
+        "can_edit": can_edit(request.user, activity),
+        "history": history_for(activity, limit=50),
+    }
+    return render(request, "activities/activity_detail.html", context)
+
+
+def _activity_for_write(request: HttpRequest, pk: int) -> Activity:
+    activity = activity_detail(user=request.user, activity_id=pk)
+    if not can_edit(request.user, activity):
+        raise PermissionDenied("You can see this activity but not change it.")
+    return activity
+
+
+@login_required
+def activity_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = _activity_for_write(request, pk)
+    conflict = None
+    if request.method == "POST":
+        form = ActivityEditForm(request.POST, activity=activity)
+        if form.is_valid():
+            try:
+                actions.activity_update(
+                    actor=request.user,
+                    activity=activity,
+                    data=form.update_data(),
+                    expected_version=form.cleaned_data.get("version"),
+                )
+            except ConflictError:
+                current = activity_detail(user=request.user, activity_id=pk)
+                conflict = conflict_rows(form, ActivityEditForm.initial_for(current))
+                form = rebound_with_version(ActivityEditForm, request, current.version, activity=current)
+                activity = current
+            except ActionError as exc:
+                apply_action_error(form, exc)
+            else:
+                messages.success(request, "Saved.")
+                return redirect("activity-detail", pk=activity.pk)
+    else:
+        form = ActivityEditForm(initial=ActivityEditForm.initial_for(activity), activity=activity)
+    status = 409 if conflict is not None else 400 if form.errors else 200
+    return render(
+        request,
+        "activities/activity_edit.html",
+        {"nav": "activities", "form": form, "a": activity, "conflict": conflict},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def activity_done_view(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = _activity_for_write(request, pk)
+    done = request.POST.get("done", "1") == "1"
+    try:
+        actions.task_complete(actor=request.user, activity=activity, done=done)
+        messages.success(request, "Task done." if done else "Task reopened.")
+    except ActionError as exc:
+        messages.error(request, exc.message)
+    return redirect(safe_next(request, f"/activities/{pk}/"))
+
+
+@login_required
+def activity_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = _activity_for_write(request, pk)
+    if request.method == "POST":
+        try:
+            actions.activity_delete(actor=request.user, activity=activity)
+        except ActionError as exc:
+            messages.error(request, exc.message)
+            return redirect("activity-detail", pk=pk)
+        messages.success(request, "Deleted.")
+        return redirect("activity-list")
+    return render(
+        request,
+        "people/confirm_delete.html",
+        {"nav": "activities", "object": activity, "cancel_url": f"/activities/{pk}/", "kind": "activity"},
+    )

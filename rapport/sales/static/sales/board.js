@@ -1,0 +1,95 @@
+// Pipeline board: drag a card to another column to change the deal's stage.
+// POSTs form-encoded `stage` + `version` to /deals/<id>/move/ with the CSRF token from the
+// `csrftoken` cookie. The card moves at once and goes back if the server says no (conflict,
+// no right to edit, network failure), with a message saying why. Without JS each card's
+// "Move to…" form does the same job.
+"use strict";
+
+(function () {
+  var board = document.querySelector("[data-board]");
+  if (!board) return;
+  var status = document.querySelector("[data-board-status]");
+  var dragged = null;
+
+  function cookie(name) {
+    var match = document.cookie.split("; ").find(function (c) { return c.indexOf(name + "=") === 0; });
+    return match ? decodeURIComponent(match.slice(name.length + 1)) : "";
+  }
+
+  function say(text, kind) {
+    if (!status) return;
+    status.textContent = text;          // textContent: server text is never parsed as HTML
+    status.className = "board-status msg msg-" + (kind || "info");
+    status.hidden = false;
+  }
+
+  function count(column, delta) {
+    var el = column.querySelector("[data-count]");
+    if (el) el.textContent = String(Math.max(0, parseInt(el.textContent, 10) + delta));
+  }
+
+  function move(card, column) {
+    var from = card.closest("[data-stage-id]");
+    if (!from || from === column) return;
+    var next = card.nextElementSibling;
+    column.querySelector("[data-cards]").prepend(card);
+    count(from, -1); count(column, +1);
+    var body = new URLSearchParams();
+    body.set("stage", column.getAttribute("data-stage-id"));
+    body.set("version", card.getAttribute("data-version") || "");
+    fetch("/deals/" + card.getAttribute("data-deal-id") + "/move/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": cookie("csrftoken"), "Accept": "application/json",
+                 "Content-Type": "application/x-www-form-urlencoded" },
+      body: body.toString()
+    })
+      .then(function (r) {
+        return r.json().catch(function () { return { ok: false, detail: "The server answered " + r.status + "." }; })
+          .then(function (data) { return { ok: r.ok && data.ok, data: data }; });
+      })
+      .then(function (res) {
+        if (!res.ok) throw new Error(res.data.detail || "The move was not saved.");
+        card.setAttribute("data-version", res.data.version);
+        var hidden = card.querySelector("input[name=version]");
+        if (hidden) hidden.value = res.data.version;
+        say("Moved “" + (card.querySelector("a") || card).textContent.trim() + "”.", "success");
+      })
+      .catch(function (err) {
+        // Put the card back exactly where it was.
+        var cards = from.querySelector("[data-cards]");
+        if (next && next.parentNode === cards) cards.insertBefore(card, next); else cards.appendChild(card);
+        count(column, -1); count(from, +1);
+        say((err && err.message) || "The move was not saved.", "error");
+      });
+  }
+
+  board.addEventListener("dragstart", function (e) {
+    var card = e.target.closest && e.target.closest(".card[draggable=true]");
+    if (!card) return;
+    dragged = card;
+    card.classList.add("dragging");
+    e.dataTransfer.effectAllowed = "move";
+    e.dataTransfer.setData("text/plain", card.getAttribute("data-deal-id"));
+  });
+  board.addEventListener("dragend", function () {
+    if (dragged) dragged.classList.remove("dragging");
+    dragged = null;
+    board.querySelectorAll(".drop-target").forEach(function (c) { c.classList.remove("drop-target"); });
+  });
+  board.addEventListener("dragover", function (e) {
+    var column = e.target.closest && e.target.closest("[data-stage-id]");
+    if (!column || !dragged) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "move";
+    board.querySelectorAll(".drop-target").forEach(function (c) { if (c !== column) c.classList.remove("drop-target"); });
+    column.classList.add("drop-target");
+  });
+  board.addEventListener("drop", function (e) {
+    var column = e.target.closest && e.target.closest("[data-stage-id]");
+    if (!column || !dragged) return;
+    e.preventDefault();
+    column.classList.remove("drop-target");
+    move(dragged, column);
+  });
+})();

@@ -1,0 +1,444 @@
+"""Web screens for deals: list, detail, forms, the pipeline board (drag to change stage), the
+forecast and the pipeline settings."""
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from rapport.accounts.models import Role, User
+from rapport.activities.forms import ActivityForm
+from rapport.audit.actions import history_for
+from rapport.core.access import can_edit, can_see
+from rapport.core.errors import ActionError, ConflictError
+from rapport.core.pagination import Page
+from rapport.people.forms import apply_action_error, lookup_label
+from rapport.people.selectors import organisation_detail, organisations_visible, people_visible
+from rapport.people.views import (
+    conflict_rows,
+    int_param,
+    owner_choices,
+    owner_param,
+    query_without,
+    rebound_with_version,
+    require_writer,
+    timeline_for,
+)
+from rapport.sales import actions
+from rapport.sales.forms import (
+    DealCreateForm,
+    DealEditForm,
+    DealForm,
+    MoveForm,
+    OrderForm,
+    ParticipantForm,
+    PipelineForm,
+)
+from rapport.sales.models import Deal, DealStatus, Pipeline
+from rapport.sales.selectors import DEAL_SORTS, DealFilters, deal_detail, deal_list, forecast, pipeline_board
+from rapport.web.charts import Series, bar_chart
+
+# --- deals ------------------------------------------------------------------------------
+
+
+def _org_visible(user: User, deal: Deal) -> bool:
+    # A deal shared with everyone may belong to a private organisation: never show its name.
+    return deal.organisation is not None and can_see(user, deal.organisation)
+
+
+@login_required
+def deal_list_view(request: HttpRequest) -> HttpResponse:
+    filters = DealFilters(
+        q=request.GET.get("q", "")[:200].strip(),
+        status=request.GET.get("status", ""),
+        pipeline=int_param(request.GET.get("pipeline")),
+        stage=int_param(request.GET.get("stage")),
+        owner=owner_param(request),
+        organisation=int_param(request.GET.get("organisation")),
+        sort=request.GET.get("sort", "-created"),
+    )
+    error = None
+    try:
+        page = deal_list(
+            user=request.user, filters=filters, cursor=request.GET.get("cursor") or None, limit=50
+        )
+    except ActionError as exc:
+        error, page = exc.message, Page(items=[], next_cursor=None)
+    for deal in page.items:
+        deal.org_visible = _org_visible(request.user, deal)  # type: ignore[attr-defined]
+    filter_org = None
+    if filters.organisation:
+        filter_org = organisations_visible(request.user).filter(pk=filters.organisation).first()
+    pipelines = list(Pipeline.objects.prefetch_related("stages"))
+    context = {
+        "nav": "deals",
+        "page": page,
+        "filters": filters,
+        "filter_org": filter_org,
+        "error": error,
+        "sorts": list(DEAL_SORTS),
+        "statuses": DealStatus.choices,
+        "pipelines": pipelines,
+        "owners": owner_choices(),
+        "owner_raw": request.GET.get("owner", ""),
+        "export_query": query_without(request, "cursor"),
+        "is_first_page": not request.GET.get("cursor"),
+    }
+    return render(request, "sales/deal_list.html", context, status=400 if error else 200)
+
+
+@login_required
+def deal_create_view(request: HttpRequest) -> HttpResponse:
+    require_writer(request.user)
+    if request.method == "POST":
+        form = DealCreateForm(request.POST, user=request.user)
+        if form.is_valid():
+            person = form.cleaned_data.get("person")
+            try:
+                deal = actions.deal_create(
+                    actor=request.user,
+                    people=[(person, form.cleaned_data["role"])] if person else None,
+                    **form.deal_data(),
+                )
+            except ActionError as exc:
+                apply_action_error(form, exc)
+            else:
+                messages.success(request, f"Created deal {deal.name}.")
+                return redirect("deal-detail", pk=deal.pk)
+    else:
+        initial: dict[str, Any] = {"currency": "EUR"}
+        org_id = int_param(request.GET.get("organisation"))
+        person_id = int_param(request.GET.get("person"))
+        if person_id:
+            person = people_visible(request.user).select_related("organisation").filter(pk=person_id).first()
+            if person is not None:
+                initial["person"] = lookup_label(person)
+                if person.organisation_id and can_see(request.user, person.organisation):
+                    initial["organisation"] = lookup_label(person.organisation)
+        if org_id:
+            org = organisations_visible(request.user).filter(pk=org_id).first()
+            if org is not None:
+                initial["organisation"] = lookup_label(org)
+        form = DealCreateForm(initial=initial, user=request.user)
+    return render(
+        request, "sales/deal_form.html", {"nav": "deals", "form": form}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+def deal_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    deal = deal_detail(user=user, deal_id=pk)
+    participants = [p for p in deal.participants.all() if can_see(user, p.person)]
+    tl = timeline_for(user, request.GET.get("tl"), deal_id=deal.pk)
+    editable = can_edit(user, deal)
+    context = {
+        "nav": "deals",
+        "deal": deal,
+        "can_edit": editable,
+        "can_write": user.can_write,
+        "participants": participants,
+        "organisation_visible": deal.organisation is not None and can_see(user, deal.organisation),
+        "stages": list(deal.pipeline.stages.order_by("position")) if editable else [],
+        "timeline": tl,
+        "history": history_for(deal, limit=50),
+        "participant_form": ParticipantForm(user=user),
+        "log_form": ActivityForm(user=user, initial={"kind": "note"}, hide_targets=True),
+    }
+    return render(request, "sales/deal_detail.html", context)
+
+
+def _deal_for_write(request: HttpRequest, pk: int) -> Deal:
+    deal = deal_detail(user=request.user, deal_id=pk)
+    if not can_edit(request.user, deal):
+        raise PermissionDenied("You can see this deal but not change it.")
+    return deal
+
+
+@login_required
+def deal_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _deal_for_write(request, pk)
+    conflict = None
+    if request.method == "POST":
+        form = DealEditForm(request.POST, user=request.user)
+        if form.is_valid():
+            try:
+                actions.deal_update(
+                    actor=request.user,
+                    deal=deal,
+                    data=form.deal_data(),
+                    expected_version=form.cleaned_data.get("version"),
+                )
+            except ConflictError:
+                current = deal_detail(user=request.user, deal_id=pk)
+                conflict = conflict_rows(form, DealForm.initial_for(current))
+                form = rebound_with_version(DealEditForm, request, current.version, user=request.user)
+                deal = current
+            except ActionError as exc:
+                apply_action_error(form, exc)
+            else:
+                messages.success(request, "Saved.")
+                return redirect("deal-detail", pk=deal.pk)
+    else:
+        form = DealEditForm(initial=DealForm.initial_for(deal), user=request.user)
+    status = 409 if conflict is not None else 400 if form.errors else 200
+    return render(
+        request,
+        "sales/deal_form.html",
+        {"nav": "deals", "form": form, "deal": deal, "conflict": conflict},
+        status=status,
+    )
+
+
+@login_required
+def deal_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _deal_for_write(request, pk)
+    if request.method == "POST":
+        name = deal.name
+        try:
+            actions.deal_delete(actor=request.user, deal=deal)
+        except ActionError as exc:
+            messages.error(request, exc.message)
+            return redirect("deal-detail", pk=pk)
+        messages.success(request, f"Deleted deal {name}.")
+        return redirect("deal-list")
+    return render(
+        request,
+        "people/confirm_delete.html",
+        {"nav": "deals", "object": deal, "cancel_url": f"/deals/{deal.pk}/", "kind": "deal"},
+    )
+
+
+@login_required
+@require_POST
+def participant_add_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _deal_for_write(request, pk)
+    form = ParticipantForm(request.POST, user=request.user)
+    if form.is_valid():
+        try:
+            actions.deal_participant_add(
+                actor=request.user,
+                deal=deal,
+                person=form.cleaned_data["person"],
+                role=form.cleaned_data["role"],
+            )
+            messages.success(request, "Participant added.")
+        except ActionError as exc:
+            messages.error(request, exc.message)
+    else:
+        messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
+    return redirect("deal-detail", pk=pk)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@login_required
+@require_POST
+def deal_move_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The board's drop target and its keyboard/no-JS form. JSON for fetch(), a redirect
+    with a message for a plain form post. Nothing changes unless every check passes."""
+    as_json = _wants_json(request)
+
+    def back(pipeline_id: object) -> str:
+        return f"/pipeline/?pipeline={pipeline_id}"
+
+    def fail(message: str, status: int, **extra: Any) -> HttpResponse:
+        if as_json:
+            return JsonResponse({"ok": False, "detail": message, **extra}, status=status)
+        messages.error(request, message)
+        return redirect(back(extra.get("pipeline", "")))
+
+    deal = deal_detail(user=request.user, deal_id=pk)  # invisible → 404
+    if not can_edit(request.user, deal):
+        return fail("You can see this deal but not move it.", 403, pipeline=deal.pipeline_id)
+    form = MoveForm(request.POST)
+    if not form.is_valid():
+        return fail("Choose a stage.", 400, pipeline=deal.pipeline_id)
+    stage = form.cleaned_data["stage"]
+    try:
+        deal = actions.deal_move(
+            actor=request.user, deal=deal, stage=stage, expected_version=form.cleaned_data.get("version")
+        )
+    except ConflictError as exc:
+        return fail(
+            "Someone else changed this deal meanwhile; the board is reloaded with their change.",
+            409,
+            version=exc.current_version,
+            pipeline=deal.pipeline_id,
+        )
+    except ActionError as exc:
+        return fail(exc.message, 400, pipeline=deal.pipeline_id)
+    if as_json:
+        return JsonResponse(
+            {
+                "ok": True,
+                "id": deal.pk,
+                "stage": stage.pk,
+                "status": deal.status,
+                "version": deal.version,
+                "weighted": str(deal.weighted_amount),
+            }
+        )
+    messages.success(request, f"Moved “{deal.name}” to {stage.name}.")
+    return redirect(back(deal.pipeline_id))
+
+
+# --- pipeline board ---------------------------------------------------------------------
+
+
+def _pipeline_from(request: HttpRequest) -> Pipeline | None:
+    pipelines = Pipeline.objects.all()
+    pk = int_param(request.GET.get("pipeline"))
+    if pk:
+        return pipelines.filter(pk=pk).first()
+    return pipelines.filter(is_default=True).first() or pipelines.order_by("position", "id").first()
+
+
+@login_required
+def pipeline_board_view(request: HttpRequest) -> HttpResponse:
+    pipelines = list(Pipeline.objects.all())
+    pipeline = _pipeline_from(request)
+    owner_id = request.user.pk if request.GET.get("owner") == "me" else None
+    columns = pipeline_board(user=request.user, pipeline=pipeline, owner_id=owner_id) if pipeline else []
+    for column in columns:
+        for deal in column.deals:
+            deal.can_move = can_edit(request.user, deal)  # type: ignore[attr-defined]
+            deal.org_visible = _org_visible(request.user, deal)  # type: ignore[attr-defined]
+    context = {
+        "nav": "pipeline",
+        "pipeline": pipeline,
+        "pipelines": pipelines,
+        "columns": columns,
+        "stages": [c.stage for c in columns],
+        "mine": owner_id is not None,
+        "total": sum((c.total for c in columns if not c.stage.is_lost), Decimal("0")),
+        "weighted": sum((c.weighted for c in columns), Decimal("0")),
+        "can_manage": request.user.is_admin or request.user.role == Role.MANAGER,
+    }
+    return render(request, "sales/board.html", context)
+
+
+# --- forecast ---------------------------------------------------------------------------
+
+
+@login_required
+def forecast_view(request: HttpRequest) -> HttpResponse:
+    months = int_param(request.GET.get("months")) or 6
+    months = max(1, min(months, 24))
+    pipelines = list(Pipeline.objects.all())
+    pipeline = None
+    if int_param(request.GET.get("pipeline")):
+        pipeline = Pipeline.objects.filter(pk=int_param(request.GET.get("pipeline"))).first()
+    today = timezone.localdate()
+    result = forecast(
+        user=request.user, start=dt.date(today.year, today.month, 1), months=months, pipeline=pipeline
+    )
+    labels = [m.strftime("%b %Y") for m in result.months]
+    rows = [
+        {
+            "owner": o["owner"],
+            "cells": [o["by_month"].get(m, Decimal("0")) for m in result.months],
+            "total": o["total"],
+        }
+        for o in result.owners
+    ]
+    chart = bar_chart(
+        labels=labels,
+        series=[
+            Series("Weighted", [result.totals_by_month.get(m, 0) for m in result.months], "bar"),
+            Series("Unweighted", [result.unweighted_by_month.get(m, 0) for m in result.months], "bar-alt"),
+            Series("Won", [result.won_by_month.get(m, 0) for m in result.months], "bar-won"),
+        ],
+        title=f"Forecast for the next {months} months: weighted, unweighted and won per month",
+    )
+    context = {
+        "nav": "forecast",
+        "forecast": result,
+        "labels": labels,
+        "rows": rows,
+        "totals": [result.totals_by_month.get(m, Decimal("0")) for m in result.months],
+        "unweighted": [result.unweighted_by_month.get(m, Decimal("0")) for m in result.months],
+        "won": [result.won_by_month.get(m, Decimal("0")) for m in result.months],
+        "chart": chart,
+        "months": months,
+        "month_choices": [3, 6, 12],
+        "pipelines": pipelines,
+        "pipeline": pipeline,
+    }
+    return render(request, "sales/forecast.html", context)
+
+
+# --- pipeline settings ------------------------------------------------------------------
+
+
+def _require_manager(user: User) -> None:
+    if not (user.is_admin or user.role == Role.MANAGER):
+        raise PermissionDenied("Only managers and admins change pipelines.")
+
+
+@login_required
+def pipeline_settings_view(request: HttpRequest) -> HttpResponse:
+    _require_manager(request.user)
+    if request.method == "POST":
+        form = PipelineForm(request.POST)
+        if form.is_valid():
+            try:
+                pipeline = actions.pipeline_create(
+                    name=form.cleaned_data["name"],
+                    stages=form.cleaned_data["stages"],
+                    is_default=form.cleaned_data["is_default"],
+                )
+            except ActionError as exc:
+                apply_action_error(form, exc)
+            else:
+                messages.success(request, f"Created pipeline {pipeline.name}.")
+                return redirect("pipeline-settings")
+    else:
+        form = PipelineForm()
+    context = {
+        "nav": "pipeline",
+        "form": form,
+        "pipelines": list(Pipeline.objects.prefetch_related("stages")),
+    }
+    return render(request, "sales/pipeline_settings.html", context, status=400 if form.errors else 200)
+
+
+# --- installed base ---------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def order_add_view(request: HttpRequest, pk: int) -> HttpResponse:
+    org = organisation_detail(user=request.user, org_id=pk)
+    if not can_edit(request.user, org):
+        raise PermissionDenied("You can see this organisation but not change it.")
+    form = OrderForm(request.POST)
+    if form.is_valid():
+        c = form.cleaned_data
+        try:
+            with transaction.atomic():
+                actions.order_create(
+                    actor=request.user,
+                    organisation=org,
+                    product=c["product"],
+                    quantity=c["quantity"],
+                    amount=c["amount"],
+                    started_on=c["started_on"],
+                    ends_on=c["ends_on"],
+                )
+            messages.success(request, "Order added.")
+        except ActionError as exc:
+            messages.error(request, exc.message)
+    else:
+        messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
+    return redirect("organisation-detail", pk=pk)
