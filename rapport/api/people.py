@@ -1,3 +1,519 @@
-from ninja import Router
+"""People, organisations, the caller (`/me`) and global search.
+
+Reads start from the selectors (so access is decided before anything is loaded); writes load
+the record with `get_editable` and go through the actions. A record the caller may not see is
+a 404, for reads and writes alike."""
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, prefetch_related_objects
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from rapport.api.pagination import PageParams, fetch_page, page_out, page_schema
+from rapport.api.schemas import (
+    IdentityIn,
+    IdentityOut,
+    MeOut,
+    OrganisationCreate,
+    OrganisationOut,
+    OrganisationPatch,
+    PersonCreate,
+    PersonOut,
+    PersonPatch,
+    RelationshipIn,
+    RelationshipOut,
+    SearchOut,
+    Text,
+    access_kwargs,
+    access_out,
+    expected_version,
+    lookup,
+    ref,
+    require_writer,
+    team_ref,
+    user_ref,
+    visible_ids,
+)
+from rapport.audit.actions import audit_record
+from rapport.audit.models import AuditEntry
+from rapport.core.access import get_editable, get_visible
+from rapport.core.errors import ActionError
+from rapport.people import actions
+from rapport.people.identities import IdentityError, normalise
+from rapport.people.models import (
+    Identity,
+    Organisation,
+    OrganisationDomain,
+    Person,
+    Relationship,
+    RelationshipKind,
+    Source,
+)
+from rapport.people.selectors import (
+    OrgFilters,
+    PersonFilters,
+    organisation_detail,
+    organisation_list,
+    organisations_visible,
+    people_visible,
+    person_detail,
+    person_list,
+)
+from rapport.web.search import global_search
 
 router = Router()
+
+PersonPage = page_schema("PersonPage", PersonOut)
+OrganisationPage = page_schema("OrganisationPage", OrganisationOut)
+
+
+def _reject_nulls(data: dict[str, Any], nullable: set[str]) -> None:
+    nulls = [k for k, v in data.items() if v is None and k not in nullable]
+    if nulls:
+        raise ActionError("Some fields cannot be empty (null).", {k: ["May not be null."] for k in nulls})
+
+
+def _custom_update(*, actor: Any, record: Any, custom: dict[str, Any]) -> None:
+    # The update actions do not take `custom`; it is applied in the same transaction, after
+    # the action has checked the version, and audited like any other change.
+    if custom == record.custom:
+        return
+    type(record).objects.filter(pk=record.pk).update(custom=custom)
+    audit_record(
+        actor=actor, obj=record, action=AuditEntry.Action.UPDATE, changes={"custom": [record.custom, custom]}
+    )
+    record.custom = custom
+
+
+# ---------------------------------------------------------------- people
+
+
+def _people_out(user: Any, people: list[Person]) -> list[dict[str, Any]]:
+    """Serialise a page with a fixed number of queries, whatever its size."""
+    prefetch_related_objects(people, "identities", "tags", "team")
+    orgs = visible_ids(user, Organisation, [p.organisation_id for p in people])
+    out = []
+    for p in people:
+        identities = list(p.identities.all())
+        first = {
+            kind: next((i.value for i in identities if i.kind == kind), "") for kind in ("email", "phone")
+        }
+        out.append(
+            {
+                "id": p.pk,
+                "first_name": p.first_name,
+                "last_name": p.last_name,
+                "full_name": p.full_name,
+                "title": p.title,
+                "organisation": ref(p.organisation, orgs),
+                "bio": p.bio,
+                "language": p.language,
+                "is_vip": p.is_vip,
+                "needs_review": p.needs_review,
+                "source": p.source,
+                "primary_email": first["email"],
+                "primary_phone": first["phone"],
+                "identities": [_identity_out(i) for i in identities],
+                "tags": [t.name for t in p.tags.all()],
+                "custom": p.custom or {},
+                "last_activity_at": p.last_activity_at,
+                **access_out(p),
+            }
+        )
+    return out
+
+
+def _identity_out(i: Identity) -> dict[str, Any]:
+    return {
+        "id": i.pk,
+        "kind": i.kind,
+        "value": i.value,
+        "label": i.label,
+        "is_primary": i.is_primary,
+        "verified": i.verified,
+    }
+
+
+def _person_out(user: Any, person_id: int) -> dict[str, Any]:
+    return _people_out(user, [person_detail(user=user, person_id=person_id)])[0]
+
+
+class PersonQuery(Schema):
+    q: Text(200) = Field("", description="Prefix of a name, or of an email/phone/handle.")
+    organisation: int | None = Field(None, ge=1)
+    tag: Text(60) = ""
+    owner: int | None = Field(None, ge=1)
+    vip: bool | None = None
+    needs_review: bool | None = None
+    sort: Text(20) = Field("name", description="name, -name, created or -created.")
+
+
+@router.get("/people", response=PersonPage, tags=["People"])
+def list_people(request: HttpRequest, filters: Query[PersonQuery], page: Query[PageParams]) -> dict[str, Any]:
+    user = request.auth
+    result = fetch_page(
+        lambda: person_list(
+            user=user, filters=PersonFilters(**filters.dict()), cursor=page.cursor, limit=page.limit
+        ),
+        page.cursor,
+    )
+    return page_out(result, _people_out(user, result.items))
+
+
+@router.post("/people", response={201: PersonOut}, tags=["People"])
+def create_person(request: HttpRequest, payload: PersonCreate) -> tuple[int, dict[str, Any]]:
+    user = require_writer(request)
+    with transaction.atomic():
+        person = actions.person_create(
+            actor=user,
+            first_name=payload.first_name,
+            last_name=payload.last_name,
+            title=payload.title,
+            organisation=lookup(
+                organisations_visible(user), payload.organisation, "organisation", "organisation"
+            ),
+            identities=[(i.kind, i.value) for i in payload.identities],
+            bio=payload.bio,
+            language=payload.language,
+            is_vip=payload.is_vip,
+            tags=payload.tags,
+            custom=payload.custom,
+            source=Source.API,
+            **access_kwargs(payload),
+        )
+        for ident in payload.identities:
+            if ident.label:
+                # Values were validated by the action above, so normalise cannot fail here.
+                value = normalise(ident.kind, ident.value)
+                Identity.objects.filter(person=person, kind=ident.kind, value=value).update(label=ident.label)
+    return 201, _person_out(user, person.pk)
+
+
+@router.get("/people/{person_id}", response=PersonOut, tags=["People"])
+def get_person(request: HttpRequest, person_id: int) -> dict[str, Any]:
+    return _person_out(request.auth, person_id)
+
+
+@router.patch("/people/{person_id}", response=PersonOut, tags=["People"])
+def update_person(
+    request: HttpRequest, person_id: int, payload: PersonPatch, version: int | None = None
+) -> dict[str, Any]:
+    """Change some fields. Pass `?version=N` (or `If-Match: "N"`) to refuse the change with a
+    409 if someone saved the person since version N."""
+    user = require_writer(request)
+    data = payload.model_dump(exclude_unset=True)
+    _reject_nulls(data, {"organisation", "owner", "team", "visibility"})
+    tags = data.pop("tags", None)
+    custom = data.pop("custom", None)
+    for key in ("owner", "team", "visibility"):
+        data.pop(key, None)
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user).select_for_update())
+        if "organisation" in data:
+            data["organisation"] = lookup(
+                organisations_visible(user), data["organisation"], "organisation", "organisation"
+            )
+        person = actions.person_update(
+            actor=user,
+            person=person,
+            data={**data, **access_kwargs(payload)},
+            expected_version=expected_version(request, version),
+        )
+        if tags is not None:
+            actions.tags_set(obj=person, names=tags)
+        if custom is not None:
+            _custom_update(actor=user, record=person, custom=custom)
+    return _person_out(user, person.pk)
+
+
+@router.delete("/people/{person_id}", response={204: None}, tags=["People"])
+def delete_person(request: HttpRequest, person_id: int) -> tuple[int, None]:
+    user = require_writer(request)
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user))
+        actions.person_delete(actor=user, person=person)
+    return 204, None
+
+
+@router.post("/people/{person_id}/identities", response={201: IdentityOut}, tags=["People"])
+def add_identity(request: HttpRequest, person_id: int, payload: IdentityIn) -> tuple[int, dict[str, Any]]:
+    user = require_writer(request)
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user))
+        identity = actions.identity_add(
+            actor=user, person=person, kind=payload.kind, value=payload.value, label=payload.label
+        )
+    return 201, _identity_out(identity)
+
+
+@router.delete("/people/{person_id}/identities/{identity_id}", response={204: None}, tags=["People"])
+def remove_identity(request: HttpRequest, person_id: int, identity_id: int) -> tuple[int, None]:
+    user = require_writer(request)
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user))
+        identity = get_visible_identity(person, identity_id)
+        actions.identity_remove(actor=user, identity=identity)
+    return 204, None
+
+
+def get_visible_identity(person: Person, identity_id: int) -> Identity:
+    from django.http import Http404
+
+    identity = Identity.objects.filter(person=person, pk=identity_id).select_related("person").first()
+    if identity is None:
+        raise Http404("Not found")
+    return identity
+
+
+@router.get("/people/{person_id}/relationships", response=list[RelationshipOut], tags=["People"])
+def list_relationships(request: HttpRequest, person_id: int) -> list[dict[str, Any]]:
+    """Both directions; links to people the caller may not see are left out."""
+    user = request.auth
+    person = get_visible(Person, user, person_id, people_visible(user))
+    rels = list(
+        Relationship.objects.filter(Q(from_person=person) | Q(to_person=person))
+        .select_related("from_person", "to_person")
+        .order_by("-created_at", "-id")[:500]
+    )
+    others = [r.to_person if r.from_person_id == person.pk else r.from_person for r in rels]
+    seen = set(people_visible(user).filter(pk__in=[o.pk for o in others]).values_list("pk", flat=True))
+    return [
+        {
+            "id": r.pk,
+            "direction": "out" if r.from_person_id == person.pk else "in",
+            "kind": r.kind,
+            "strength": r.strength,
+            "other": {"id": other.pk, "name": other.full_name},
+            "source": r.source,
+            "created_at": r.created_at,
+        }
+        for r, other in zip(rels, others, strict=True)
+        if other.pk in seen
+    ]
+
+
+@router.post("/people/{person_id}/relationships", response={201: RelationshipOut}, tags=["People"])
+def add_relationship(
+    request: HttpRequest, person_id: int, payload: RelationshipIn
+) -> tuple[int, dict[str, Any]]:
+    user = require_writer(request)
+    if payload.kind not in RelationshipKind.values:
+        raise ActionError(
+            "Unknown relationship kind.", {"kind": [f"Choose one of {', '.join(RelationshipKind.values)}."]}
+        )
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user))
+        other = lookup(people_visible(user), payload.to_person, "to_person", "person")
+        rel = actions.relationship_add(
+            actor=user, from_person=person, to_person=other, kind=payload.kind, strength=payload.strength
+        )
+    return 201, {
+        "id": rel.pk,
+        "direction": "out",
+        "kind": rel.kind,
+        "strength": rel.strength,
+        "other": {"id": other.pk, "name": other.full_name},
+        "source": rel.source,
+        "created_at": rel.created_at,
+    }
+
+
+# ---------------------------------------------------------------- organisations
+
+
+def _orgs_out(user: Any, orgs: list[Organisation]) -> list[dict[str, Any]]:
+    prefetch_related_objects(orgs, "domains", "tags", "team")
+    parents = visible_ids(user, Organisation, [o.parent_id for o in orgs])
+    return [
+        {
+            "id": o.pk,
+            "name": o.name,
+            "industry": o.industry,
+            "employees": o.employees,
+            "website": o.website,
+            "phone": o.phone,
+            "description": o.description,
+            "parent": ref(o.parent, parents),
+            "domains": sorted(d.domain for d in o.domains.all()),
+            "tags": [t.name for t in o.tags.all()],
+            "custom": o.custom or {},
+            "source": o.source,
+            **access_out(o),
+        }
+        for o in orgs
+    ]
+
+
+def _org_out(user: Any, org_id: int) -> dict[str, Any]:
+    return _orgs_out(user, [organisation_detail(user=user, org_id=org_id)])[0]
+
+
+def _clean_domains(domains: list[str]) -> list[str]:
+    clean, errors = [], []
+    for raw in domains:
+        domain = raw.strip().lower().removeprefix("www.")
+        if not domain:
+            continue
+        try:
+            normalise("website", domain)
+        except IdentityError:
+            errors.append(f"“{raw[:80]}” is not a domain name.")
+            continue
+        if "/" in domain or ":" in domain:
+            errors.append(f"“{raw[:80]}” is not a domain name (no scheme or path).")
+            continue
+        clean.append(domain)
+    if errors:
+        raise ActionError("Some domains are not valid.", {"domains": errors})
+    return list(dict.fromkeys(clean))
+
+
+def _check_parent(org: Organisation | None, parent: Organisation | None) -> None:
+    """An organisation may not end up above itself: walk up from the new parent."""
+    if org is None or parent is None:
+        return
+    seen, current = set(), parent
+    while current is not None and current.pk not in seen:
+        if current.pk == org.pk:
+            raise ActionError(
+                "That parent would make a loop of organisations.",
+                {"parent": ["Choose another organisation."]},
+            )
+        seen.add(current.pk)
+        if len(seen) > 100:
+            break
+        current = current.parent
+
+
+class OrgQuery(Schema):
+    q: Text(200) = Field("", description="Prefix of the name, or of a domain like example.com.")
+    industry: Text(100) = ""
+    tag: Text(60) = ""
+    owner: int | None = Field(None, ge=1)
+    sort: Text(20) = Field("name", description="name, -name, created or -created.")
+
+
+@router.get("/organisations", response=OrganisationPage, tags=["Organisations"])
+def list_organisations(
+    request: HttpRequest, filters: Query[OrgQuery], page: Query[PageParams]
+) -> dict[str, Any]:
+    user = request.auth
+    result = fetch_page(
+        lambda: organisation_list(
+            user=user, filters=OrgFilters(**filters.dict()), cursor=page.cursor, limit=page.limit
+        ),
+        page.cursor,
+    )
+    return page_out(result, _orgs_out(user, result.items))
+
+
+@router.post("/organisations", response={201: OrganisationOut}, tags=["Organisations"])
+def create_organisation(request: HttpRequest, payload: OrganisationCreate) -> tuple[int, dict[str, Any]]:
+    user = require_writer(request)
+    with transaction.atomic():
+        org = actions.organisation_create(
+            actor=user,
+            name=payload.name,
+            domains=_clean_domains(payload.domains),
+            industry=payload.industry,
+            employees=payload.employees,
+            website=payload.website,
+            phone=payload.phone,
+            description=payload.description,
+            parent=lookup(organisations_visible(user), payload.parent, "parent", "organisation"),
+            tags=payload.tags,
+            custom=payload.custom,
+            source=Source.API,
+            **access_kwargs(payload),
+        )
+    return 201, _org_out(user, org.pk)
+
+
+@router.get("/organisations/{org_id}", response=OrganisationOut, tags=["Organisations"])
+def get_organisation(request: HttpRequest, org_id: int) -> dict[str, Any]:
+    return _org_out(request.auth, org_id)
+
+
+@router.patch("/organisations/{org_id}", response=OrganisationOut, tags=["Organisations"])
+def update_organisation(
+    request: HttpRequest, org_id: int, payload: OrganisationPatch, version: int | None = None
+) -> dict[str, Any]:
+    """Change some fields; `domains`, `tags` and `custom` replace the whole list/dict. Pass
+    `?version=N` (or `If-Match: "N"`) for a 409 instead of overwriting a newer save."""
+    user = require_writer(request)
+    data = payload.model_dump(exclude_unset=True)
+    _reject_nulls(data, {"employees", "parent", "owner", "team", "visibility"})
+    tags = data.pop("tags", None)
+    custom = data.pop("custom", None)
+    domains = data.pop("domains", None)
+    for key in ("owner", "team", "visibility"):
+        data.pop(key, None)
+    with transaction.atomic():
+        org = get_editable(Organisation, user, org_id, organisations_visible(user).select_for_update())
+        if "parent" in data:
+            data["parent"] = lookup(organisations_visible(user), data["parent"], "parent", "organisation")
+            _check_parent(org, data["parent"])
+        org = actions.organisation_update(
+            actor=user,
+            org=org,
+            data={**data, **access_kwargs(payload)},
+            expected_version=expected_version(request, version),
+        )
+        if domains is not None:
+            _domains_set(actor=user, org=org, domains=_clean_domains(domains))
+        if tags is not None:
+            actions.tags_set(obj=org, names=tags)
+        if custom is not None:
+            _custom_update(actor=user, record=org, custom=custom)
+    return _org_out(user, org.pk)
+
+
+def _domains_set(*, actor: Any, org: Organisation, domains: list[str]) -> None:
+    before = sorted(org.domains.values_list("domain", flat=True))
+    if before == sorted(domains):
+        return
+    org.domains.exclude(domain__in=domains).delete()
+    for domain in domains:
+        OrganisationDomain.objects.get_or_create(organisation=org, domain=domain)
+    audit_record(
+        actor=actor, obj=org, action=AuditEntry.Action.UPDATE, changes={"domains": [before, sorted(domains)]}
+    )
+
+
+@router.delete("/organisations/{org_id}", response={204: None}, tags=["Organisations"])
+def delete_organisation(request: HttpRequest, org_id: int) -> tuple[int, None]:
+    user = require_writer(request)
+    with transaction.atomic():
+        org = get_editable(Organisation, user, org_id, organisations_visible(user))
+        actions.organisation_delete(actor=user, org=org)
+    return 204, None
+
+
+# ---------------------------------------------------------------- me and search
+
+
+@router.get("/me", response=MeOut, tags=["Me"])
+def me(request: HttpRequest) -> dict[str, Any]:
+    user = request.auth
+    return {
+        "user": user_ref(user),
+        "email": user.email,
+        "role": user.role,
+        "is_admin": user.is_admin,
+        "can_write": user.can_write,
+        "teams": [team_ref(t) for t in user.teams.order_by("name")],
+    }
+
+
+@router.get("/search", response=SearchOut, tags=["Search"])
+def search(
+    request: HttpRequest,
+    q: Text(200) = "",
+    limit: int = Query(8, ge=1, le=50),
+) -> dict[str, Any]:
+    """People, organisations, deals and activities the caller may see, by prefix."""
+    groups = global_search(request.auth, q, limit=limit)
+    return {"q": q, "groups": [g.as_json() for g in groups]}
