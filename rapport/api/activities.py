@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
+from ninja.responses import Status
 from pydantic import Field
 
 from rapport.accounts.models import User
@@ -128,7 +129,7 @@ def my_open_tasks(request: HttpRequest, limit: int = Query(50, ge=1, le=200)) ->
 
 
 @router.post("/activities", response={201: ActivityOut}, tags=["Activities"])
-def create_activity(request: HttpRequest, payload: ActivityCreate) -> tuple[int, dict[str, Any]]:
+def create_activity(request: HttpRequest, payload: ActivityCreate) -> Status[dict[str, Any]]:
     """Log an activity on a person, an organisation and/or a deal the caller may see."""
     user = require_writer(request)
     with transaction.atomic():
@@ -155,7 +156,7 @@ def create_activity(request: HttpRequest, payload: ActivityCreate) -> tuple[int,
             email_to=payload.email_to,
             visibility=payload.visibility,
         )
-    return 201, _activity_out(user, activity.pk)
+    return Status(201, _activity_out(user, activity.pk))
 
 
 @router.get("/activities/{activity_id}", response=ActivityOut, tags=["Activities"])
@@ -204,9 +205,9 @@ def complete_task(request: HttpRequest, activity_id: int, payload: TaskComplete)
 
 
 @router.delete("/activities/{activity_id}", response={204: None}, tags=["Activities"])
-def delete_activity(request: HttpRequest, activity_id: int) -> tuple[int, None]:
+def delete_activity(request: HttpRequest, activity_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         activity = get_editable(Activity, user, activity_id, activities_visible(user))
         actions.activity_delete(actor=user, activity=activity)
-    return 204, None
+    return Status(204, None)

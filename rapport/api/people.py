@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
+from ninja.responses import Status
 from pydantic import Field
 
 from rapport.api.pagination import PageParams, fetch_page, page_out, page_schema
@@ -164,7 +165,7 @@ def list_people(request: HttpRequest, filters: Query[PersonQuery], page: Query[P
 
 
 @router.post("/people", response={201: PersonOut}, tags=["People"])
-def create_person(request: HttpRequest, payload: PersonCreate) -> tuple[int, dict[str, Any]]:
+def create_person(request: HttpRequest, payload: PersonCreate) -> Status[dict[str, Any]]:
     user = require_writer(request)
     with transaction.atomic():
         person = actions.person_create(
@@ -189,7 +190,7 @@ def create_person(request: HttpRequest, payload: PersonCreate) -> tuple[int, dic
                 # Values were validated by the action above, so normalise cannot fail here.
                 value = normalise(ident.kind, ident.value)
                 Identity.objects.filter(person=person, kind=ident.kind, value=value).update(label=ident.label)
-    return 201, _person_out(user, person.pk)
+    return Status(201, _person_out(user, person.pk))
 
 
 @router.get("/people/{person_id}", response=PersonOut, tags=["People"])
@@ -230,33 +231,33 @@ def update_person(
 
 
 @router.delete("/people/{person_id}", response={204: None}, tags=["People"])
-def delete_person(request: HttpRequest, person_id: int) -> tuple[int, None]:
+def delete_person(request: HttpRequest, person_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         person = get_editable(Person, user, person_id, people_visible(user))
         actions.person_delete(actor=user, person=person)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/people/{person_id}/identities", response={201: IdentityOut}, tags=["People"])
-def add_identity(request: HttpRequest, person_id: int, payload: IdentityIn) -> tuple[int, dict[str, Any]]:
+def add_identity(request: HttpRequest, person_id: int, payload: IdentityIn) -> Status[dict[str, Any]]:
     user = require_writer(request)
     with transaction.atomic():
         person = get_editable(Person, user, person_id, people_visible(user))
         identity = actions.identity_add(
             actor=user, person=person, kind=payload.kind, value=payload.value, label=payload.label
         )
-    return 201, _identity_out(identity)
+    return Status(201, _identity_out(identity))
 
 
 @router.delete("/people/{person_id}/identities/{identity_id}", response={204: None}, tags=["People"])
-def remove_identity(request: HttpRequest, person_id: int, identity_id: int) -> tuple[int, None]:
+def remove_identity(request: HttpRequest, person_id: int, identity_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         person = get_editable(Person, user, person_id, people_visible(user))
         identity = get_visible_identity(person, identity_id)
         actions.identity_remove(actor=user, identity=identity)
-    return 204, None
+    return Status(204, None)
 
 
 def get_visible_identity(person: Person, identity_id: int) -> Identity:
@@ -296,9 +297,7 @@ def list_relationships(request: HttpRequest, person_id: int) -> list[dict[str, A
 
 
 @router.post("/people/{person_id}/relationships", response={201: RelationshipOut}, tags=["People"])
-def add_relationship(
-    request: HttpRequest, person_id: int, payload: RelationshipIn
-) -> tuple[int, dict[str, Any]]:
+def add_relationship(request: HttpRequest, person_id: int, payload: RelationshipIn) -> Status[dict[str, Any]]:
     user = require_writer(request)
     if payload.kind not in RelationshipKind.values:
         raise ActionError(
@@ -310,15 +309,18 @@ def add_relationship(
         rel = actions.relationship_add(
             actor=user, from_person=person, to_person=other, kind=payload.kind, strength=payload.strength
         )
-    return 201, {
-        "id": rel.pk,
-        "direction": "out",
-        "kind": rel.kind,
-        "strength": rel.strength,
-        "other": {"id": other.pk, "name": other.full_name},
-        "source": rel.source,
-        "created_at": rel.created_at,
-    }
+    return Status(
+        201,
+        {
+            "id": rel.pk,
+            "direction": "out",
+            "kind": rel.kind,
+            "strength": rel.strength,
+            "other": {"id": other.pk, "name": other.full_name},
+            "source": rel.source,
+            "created_at": rel.created_at,
+        },
+    )
 
 
 # ---------------------------------------------------------------- organisations
@@ -411,7 +413,7 @@ def list_organisations(
 
 
 @router.post("/organisations", response={201: OrganisationOut}, tags=["Organisations"])
-def create_organisation(request: HttpRequest, payload: OrganisationCreate) -> tuple[int, dict[str, Any]]:
+def create_organisation(request: HttpRequest, payload: OrganisationCreate) -> Status[dict[str, Any]]:
     user = require_writer(request)
     with transaction.atomic():
         org = actions.organisation_create(
@@ -429,7 +431,7 @@ def create_organisation(request: HttpRequest, payload: OrganisationCreate) -> tu
             source=Source.API,
             **access_kwargs(payload),
         )
-    return 201, _org_out(user, org.pk)
+    return Status(201, _org_out(user, org.pk))
 
 
 @router.get("/organisations/{org_id}", response=OrganisationOut, tags=["Organisations"])
@@ -484,12 +486,12 @@ def _domains_set(*, actor: Any, org: Organisation, domains: list[str]) -> None:
 
 
 @router.delete("/organisations/{org_id}", response={204: None}, tags=["Organisations"])
-def delete_organisation(request: HttpRequest, org_id: int) -> tuple[int, None]:
+def delete_organisation(request: HttpRequest, org_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         org = get_editable(Organisation, user, org_id, organisations_visible(user))
         actions.organisation_delete(actor=user, org=org)
-    return 204, None
+    return Status(204, None)
 
 
 # ---------------------------------------------------------------- me and search

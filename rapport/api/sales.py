@@ -10,6 +10,7 @@ from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
+from ninja.responses import Status
 from pydantic import Field
 
 from rapport.accounts.models import Role
@@ -101,7 +102,7 @@ def get_pipeline(request: HttpRequest, pipeline_id: int) -> dict[str, Any]:
 
 
 @router.post("/pipelines", response={201: PipelineOut}, tags=["Pipelines"])
-def create_pipeline(request: HttpRequest, payload: PipelineIn) -> tuple[int, dict[str, Any]]:
+def create_pipeline(request: HttpRequest, payload: PipelineIn) -> Status[dict[str, Any]]:
     """Managers and admins only."""
     _require_manager(request)
     names = [s.name.strip() for s in payload.stages]
@@ -114,11 +115,11 @@ def create_pipeline(request: HttpRequest, payload: PipelineIn) -> tuple[int, dic
         stages=[(s.name.strip(), s.probability, s.is_won, s.is_lost) for s in payload.stages],
         is_default=payload.is_default,
     )
-    return 201, _pipeline_out(Pipeline.objects.prefetch_related("stages").get(pk=pipeline.pk))
+    return Status(201, _pipeline_out(Pipeline.objects.prefetch_related("stages").get(pk=pipeline.pk)))
 
 
 @router.post("/pipelines/{pipeline_id}/stages", response={201: StageOut}, tags=["Pipelines"])
-def add_stage(request: HttpRequest, pipeline_id: int, payload: StageIn) -> tuple[int, dict[str, Any]]:
+def add_stage(request: HttpRequest, pipeline_id: int, payload: StageIn) -> Status[dict[str, Any]]:
     """Append a stage at the end of a pipeline. Managers and admins only."""
     user = _require_manager(request)
     name = payload.name.strip()
@@ -146,7 +147,7 @@ def add_stage(request: HttpRequest, pipeline_id: int, payload: StageIn) -> tuple
         audit_record(
             actor=user, obj=pipeline, action=AuditEntry.Action.UPDATE, changes={"stage": [None, name]}
         )
-    return 201, _stage_out(stage)
+    return Status(201, _stage_out(stage))
 
 
 # ---------------------------------------------------------------- deals
@@ -218,7 +219,7 @@ def list_deals(request: HttpRequest, filters: Query[DealQuery], page: Query[Page
 
 
 @router.post("/deals", response={201: DealOut}, tags=["Deals"])
-def create_deal(request: HttpRequest, payload: DealCreate) -> tuple[int, dict[str, Any]]:
+def create_deal(request: HttpRequest, payload: DealCreate) -> Status[dict[str, Any]]:
     user = require_writer(request)
     with transaction.atomic():
         people = [
@@ -240,7 +241,7 @@ def create_deal(request: HttpRequest, payload: DealCreate) -> tuple[int, dict[st
             people=people,
             **access_kwargs(payload),
         )
-    return 201, _deal_out(user, deal.pk)
+    return Status(201, _deal_out(user, deal.pk))
 
 
 @router.get("/deals/{deal_id}", response=DealOut, tags=["Deals"])
@@ -304,27 +305,27 @@ def move_deal(
 
 
 @router.delete("/deals/{deal_id}", response={204: None}, tags=["Deals"])
-def delete_deal(request: HttpRequest, deal_id: int) -> tuple[int, None]:
+def delete_deal(request: HttpRequest, deal_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         deal = get_editable(Deal, user, deal_id, deals_visible(user))
         actions.deal_delete(actor=user, deal=deal)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/deals/{deal_id}/participants", response={201: ParticipantOut}, tags=["Deals"])
-def add_participant(request: HttpRequest, deal_id: int, payload: ParticipantIn) -> tuple[int, dict[str, Any]]:
+def add_participant(request: HttpRequest, deal_id: int, payload: ParticipantIn) -> Status[dict[str, Any]]:
     """Add a person to a deal, or change their role on it."""
     user = require_writer(request)
     with transaction.atomic():
         deal = get_editable(Deal, user, deal_id, deals_visible(user))
         person = lookup(people_visible(user), payload.person, "person", "person")
         participant = actions.deal_participant_add(actor=user, deal=deal, person=person, role=payload.role)
-    return 201, {"person": {"id": person.pk, "name": person.full_name}, "role": participant.role}
+    return Status(201, {"person": {"id": person.pk, "name": person.full_name}, "role": participant.role})
 
 
 @router.delete("/deals/{deal_id}/participants/{person_id}", response={204: None}, tags=["Deals"])
-def remove_participant(request: HttpRequest, deal_id: int, person_id: int) -> tuple[int, None]:
+def remove_participant(request: HttpRequest, deal_id: int, person_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         deal = get_editable(Deal, user, deal_id, deals_visible(user))
@@ -340,7 +341,7 @@ def remove_participant(request: HttpRequest, deal_id: int, person_id: int) -> tu
             changes={"participant": [f"{participant.person} ({participant.role})", None]},
         )
         participant.delete()
-    return 204, None
+    return Status(204, None)
 
 
 # ---------------------------------------------------------------- products and orders
@@ -380,7 +381,7 @@ def get_product(request: HttpRequest, product_id: int) -> dict[str, Any]:
 
 
 @router.post("/products", response={201: ProductOut}, tags=["Products"])
-def create_product(request: HttpRequest, payload: ProductIn) -> tuple[int, dict[str, Any]]:
+def create_product(request: HttpRequest, payload: ProductIn) -> Status[dict[str, Any]]:
     """Managers and admins only."""
     user = _require_manager(request)
     product = actions.product_create(
@@ -391,7 +392,7 @@ def create_product(request: HttpRequest, payload: ProductIn) -> tuple[int, dict[
         currency=payload.currency,
         is_subscription=payload.is_subscription,
     )
-    return 201, _product_out(product)
+    return Status(201, _product_out(product))
 
 
 def _orders_out(user: Any, orders: list[Order]) -> list[dict[str, Any]]:
@@ -425,7 +426,7 @@ def list_orders(request: HttpRequest, org_id: int, page: Query[PageParams]) -> d
 
 
 @router.post("/organisations/{org_id}/orders", response={201: OrderOut}, tags=["Organisations"])
-def create_order(request: HttpRequest, org_id: int, payload: OrderIn) -> tuple[int, dict[str, Any]]:
+def create_order(request: HttpRequest, org_id: int, payload: OrderIn) -> Status[dict[str, Any]]:
     user = require_writer(request)
     if payload.ends_on and payload.started_on and payload.ends_on < payload.started_on:
         raise ActionError("The order ends before it starts.", {"ends_on": ["After the start date."]})
@@ -445,4 +446,4 @@ def create_order(request: HttpRequest, org_id: int, payload: OrderIn) -> tuple[i
             deal=lookup(deals_visible(user), payload.deal, "deal", "deal"),
         )
     order = Order.objects.select_related("product", "deal").get(pk=order.pk)
-    return 201, _orders_out(user, [order])[0]
+    return Status(201, _orders_out(user, [order])[0])
