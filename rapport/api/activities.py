@@ -18,6 +18,7 @@ from rapport.api.schemas import (
     ActivityCreate,
     ActivityOut,
     ActivityPatch,
+    Id,
     TaskComplete,
     Text,
     access_out,
@@ -79,9 +80,9 @@ def _activity_out(user: Any, activity_id: int) -> dict[str, Any]:
 
 
 class ActivityQuery(Schema):
-    person: int | None = Field(None, ge=1)
-    organisation: int | None = Field(None, ge=1)
-    deal: int | None = Field(None, ge=1)
+    person: Id | None = None
+    organisation: Id | None = None
+    deal: Id | None = None
     kind: Text(10) = Field("", description="note, call, meeting, task or email.")
 
 

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from rapport.api.pagination import PageParams, fetch_page, page_out, page_schema
 from rapport.api.schemas import (
+    Id,
     IdentityIn,
     IdentityOut,
     MeOut,
@@ -144,9 +145,9 @@ def _person_out(user: Any, person_id: int) -> dict[str, Any]:
 
 class PersonQuery(Schema):
     q: Text(200) = Field("", description="Prefix of a name, or of an email/phone/handle.")
-    organisation: int | None = Field(None, ge=1)
+    organisation: Id | None = None
     tag: Text(60) = ""
-    owner: int | None = Field(None, ge=1)
+    owner: Id | None = None
     vip: bool | None = None
     needs_review: bool | None = None
     sort: Text(20) = Field("name", description="name, -name, created or -created.")
@@ -394,7 +395,7 @@ class OrgQuery(Schema):
     q: Text(200) = Field("", description="Prefix of the name, or of a domain like example.com.")
     industry: Text(100) = ""
     tag: Text(60) = ""
-    owner: int | None = Field(None, ge=1)
+    owner: Id | None = None
     sort: Text(20) = Field("name", description="name, -name, created or -created.")
 
 

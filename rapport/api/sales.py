@@ -20,6 +20,7 @@ from rapport.api.schemas import (
     DealMove,
     DealOut,
     DealPatch,
+    Id,
     OrderIn,
     OrderOut,
     ParticipantIn,
@@ -199,10 +200,10 @@ def _deal_out(user: Any, deal_id: int) -> dict[str, Any]:
 class DealQuery(Schema):
     q: Text(200) = Field("", description="Prefix of the deal name.")
     status: Text(10) = Field("", description="open, won or lost.")
-    pipeline: int | None = Field(None, ge=1)
-    stage: int | None = Field(None, ge=1)
-    owner: int | None = Field(None, ge=1)
-    organisation: int | None = Field(None, ge=1)
+    pipeline: Id | None = None
+    stage: Id | None = None
+    owner: Id | None = None
+    organisation: Id | None = None
     sort: Text(20) = Field("-created", description="name, created, -created, amount or -amount.")
 
 
