@@ -1,9 +1,9 @@
 """Every API error is JSON: {"detail": "...", "errors": {"field": ["message"]}}."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from rapport.core.errors import ActionError, ConflictError
@@ -36,6 +36,21 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
         return api.create_response(request, {"detail": "Not found.", "errors": {}}, status=404)
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        return api.create_response(request, {"detail": str(exc), "errors": {}}, status=exc.status_code)
+
+    @api.exception_handler(RequestDataTooBig)
+    def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        return api.create_response(
+            request,
+            {
+                "detail": "The request body is too large (5 MB at most; upload files as imports).",
+                "errors": {},
+            },
+            status=413,
+        )
 
     @api.exception_handler(AuthenticationError)
     def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
