@@ -12,6 +12,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.views.decorators.http import require_POST
 
 from rapport.accounts.models import Role, User
@@ -310,16 +311,23 @@ def pipeline_board_view(request: HttpRequest) -> HttpResponse:
     pipeline = _pipeline_from(request)
     owner_id = request.user.pk if request.GET.get("owner") == "me" else None
     columns = pipeline_board(user=request.user, pipeline=pipeline, owner_id=owner_id) if pipeline else []
+    stages = [c.stage for c in columns]
+    # Rendered once per column rather than once per card: the board is the page users keep
+    # open, and Django's template loops and humanize filters dominate its render time.
     for column in columns:
+        column.move_options = format_html_join(  # type: ignore[attr-defined]
+            "", '<option value="{}">{}</option>', ((s.pk, s.name) for s in stages if s.pk != column.stage.pk)
+        )
         for deal in column.deals:
             deal.can_move = can_edit(request.user, deal)  # type: ignore[attr-defined]
             deal.org_visible = _org_visible(request.user, deal)  # type: ignore[attr-defined]
+            deal.amount_display = f"{deal.amount:,.0f}"  # type: ignore[attr-defined]
     context = {
         "nav": "pipeline",
         "pipeline": pipeline,
         "pipelines": pipelines,
         "columns": columns,
-        "stages": [c.stage for c in columns],
+        "stages": stages,
         "mine": owner_id is not None,
         "total": sum((c.total for c in columns if not c.stage.is_lost), Decimal("0")),
         "weighted": sum((c.weighted for c in columns), Decimal("0")),
