@@ -188,9 +188,13 @@ def _csv_rows(reader: Any) -> Iterator[list[str]]:
 def _xlsx_rows(path: Path) -> Iterator[Iterator[list[str]]]:
     import openpyxl  # openpyxl parses with defusedxml when it is installed (it is)
 
+    # A file object, not the path: openpyxl would judge a path by its extension, and stored
+    # uploads have none.
+    handle = path.open("rb")
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except Exception:  # openpyxl raises many types for a broken workbook
+        handle.close()
         raise FileProblem("The workbook could not be opened; it may be damaged or not an .xlsx file.")
     try:
         ws = wb.worksheets[0] if wb.worksheets else None
@@ -214,6 +218,7 @@ def _xlsx_rows(path: Path) -> Iterator[Iterator[list[str]]]:
         yield rows()
     finally:
         wb.close()
+        handle.close()
 
 
 def _with_header(rows: Iterator[list[str]]) -> tuple[list[str], Iterator[list[str]]]:
