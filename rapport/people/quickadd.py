@@ -47,6 +47,10 @@ class ParsedIdentity:
     raw: str
     label: str = ""
 
+    @property
+    def kind_label(self) -> str:
+        return IdentityKind(self.kind).label if self.kind in IdentityKind.values else self.kind
+
 
 @dataclass
 class ParsedAddress:
@@ -648,7 +652,18 @@ def save_plan(*, actor: User, plan: ContactPlan, source: str = Source.QUICK_ADD)
     return person
 
 
-def capture_save(*, actor: User, text: str, source: str = Source.QUICK_ADD) -> list[SaveOutcome]:
+def parse_for(text: str, mode: str = "auto") -> ParseResult:
+    """`auto` for the quick-add box (any format, small); `vcard` for an address-book file."""
+    if mode == "vcard":
+        from rapport.people.vcard import parse_vcards
+
+        return parse_vcards(text)
+    return parse_text(text)
+
+
+def capture_save(
+    *, actor: User, text: str, source: str = Source.QUICK_ADD, mode: str = "auto"
+) -> list[SaveOutcome]:
     """Parse `text` again and save every contact in it.
 
     One line or signature is all-or-nothing: any error raises ActionError and nothing is
@@ -656,7 +671,7 @@ def capture_save(*, actor: User, text: str, source: str = Source.QUICK_ADD) -> l
     outcome and the others are still saved."""
     if not actor.can_write:
         raise ActionError("Your role is read-only.")
-    result = parse_text(text)
+    result = parse_for(text, mode)
     if result.errors:
         raise ActionError(result.errors[0], {"text": result.errors})
     plans = plan_capture(actor, result)
