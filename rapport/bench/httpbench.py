@@ -1,0 +1,248 @@
+"""A small HTTP load generator for the benchmarks: keep-alive connections, one per thread,
+a warm-up, then a fixed number of GET requests per page and concurrency level.
+
+Latency is measured from sending the request to having read the whole body. Anything but a
+200 counts as an error, with a few samples kept for the report."""
+
+import http.client
+import itertools
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+
+class BenchError(Exception):
+    pass
+
+
+@dataclass
+class Target:
+    """A page to measure; requests rotate over `paths` (e.g. many person ids)."""
+
+    name: str
+    paths: Sequence[str]
+
+
+@dataclass
+class Stats:
+    name: str
+    concurrency: int
+    requests: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    rps: float
+    error_samples: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "p50_ms": round(self.p50_ms, 2),
+            "p95_ms": round(self.p95_ms, 2),
+            "p99_ms": round(self.p99_ms, 2),
+            "rps": round(self.rps, 1),
+        }
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default): p in [0, 100]."""
+    if not sorted_values:
+        return 0.0
+    if not 0 <= p <= 100:
+        raise ValueError("p is between 0 and 100")
+    k = (len(sorted_values) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def _split(base_url: str) -> tuple[str, int]:
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise BenchError(f"Only plain http://host:port base URLs are supported, not {base_url!r}.")
+    return parts.hostname, parts.port or 80
+
+
+def _cookie_header(set_cookie_headers: list[str], jar: dict[str, str]) -> None:
+    for header in set_cookie_headers:
+        cookie: SimpleCookie = SimpleCookie()
+        cookie.load(header)
+        for key, morsel in cookie.items():
+            jar[key] = morsel.value
+
+
+def login(base_url: str, username: str, password: str, timeout: float = 30) -> str:
+    """Log in through /login/ like a browser (CSRF token included); returns a Cookie header."""
+    host, port = _split(base_url)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/login/")
+        resp = conn.getresponse()
+        html = resp.read().decode("utf-8", "replace")
+        jar: dict[str, str] = {}
+        _cookie_header(resp.headers.get_all("Set-Cookie") or [], jar)
+        m = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+        if resp.status != 200 or not m or "csrftoken" not in jar:
+            raise BenchError(f"GET /login/ gave {resp.status} without a CSRF token.")
+        body = urlencode({"csrfmiddlewaretoken": m.group(1), "username": username, "password": password})
+        conn.request(
+            "POST",
+            "/login/",
+            body=body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={jar['csrftoken']}",
+                "Referer": f"{base_url}/login/",
+                "Origin": base_url,
+            },
+        )
+        resp = conn.getresponse()
+        resp.read()
+        _cookie_header(resp.headers.get_all("Set-Cookie") or [], jar)
+        if resp.status != 302 or "sessionid" not in jar:
+            raise BenchError(f"Logging in as {username!r} failed (HTTP {resp.status}).")
+        return "; ".join(f"{k}={v}" for k, v in jar.items())
+    finally:
+        conn.close()
+
+
+def run_target(
+    base_url: str,
+    target: Target,
+    *,
+    concurrency: int,
+    requests: int,
+    warmup: int = 0,
+    cookie: str = "",
+    timeout: float = 60,
+) -> Stats:
+    """Send `warmup` then `requests` GETs for one target with `concurrency` threads."""
+    if concurrency < 1 or requests < 1 or not target.paths:
+        raise BenchError("Need at least one path, one request and one thread.")
+    host, port = _split(base_url)
+    headers = {"Cookie": cookie} if cookie else {}
+    conns = [http.client.HTTPConnection(host, port, timeout=timeout) for _ in range(concurrency)]
+    paths = list(target.paths)
+
+    def phase(total: int) -> tuple[list[float], int, list[str], float]:
+        counter = itertools.count()  # next() on it is atomic under the GIL
+        latencies: list[list[float]] = [[] for _ in range(concurrency)]
+        errors = [0] * concurrency
+        samples: list[str] = []
+        barrier = threading.Barrier(concurrency + 1)
+
+        def worker(n: int) -> None:
+            conn = conns[n]
+            barrier.wait()
+            while True:
+                i = next(counter)
+                if i >= total:
+                    return
+                path = paths[i % len(paths)]
+                t0 = time.perf_counter()
+                try:
+                    conn.request("GET", path, headers=headers)
+                    resp = conn.getresponse()
+                    resp.read()
+                    status = resp.status
+                    if resp.getheader("Connection", "").lower() == "close":
+                        conn.close()
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()  # the next request reconnects
+                    status = 0
+                    problem = f"{path}: {type(exc).__name__}: {exc}"
+                else:
+                    problem = f"{path}: HTTP {status}"
+                elapsed = (time.perf_counter() - t0) * 1000
+                if status != 200:
+                    errors[n] += 1
+                    if len(samples) < 5:
+                        samples.append(problem)
+                latencies[n].append(elapsed)
+
+        threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(concurrency)]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        started = time.perf_counter()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - started
+        return sorted(itertools.chain.from_iterable(latencies)), sum(errors), samples, wall
+
+    try:
+        if warmup:
+            phase(warmup)
+        values, errors, samples, wall = phase(requests)
+    finally:
+        for conn in conns:
+            conn.close()
+    return Stats(
+        name=target.name,
+        concurrency=concurrency,
+        requests=len(values),
+        errors=errors,
+        p50_ms=percentile(values, 50),
+        p95_ms=percentile(values, 95),
+        p99_ms=percentile(values, 99),
+        rps=len(values) / wall if wall > 0 else 0.0,
+        error_samples=samples,
+    )
+
+
+def run_suite(
+    base_url: str,
+    targets: Sequence[Target],
+    *,
+    concurrencies: Sequence[int] = (1, 16),
+    requests: int = 200,
+    warmup: int = 20,
+    cookie: str = "",
+    progress=None,
+) -> list[Stats]:
+    results = []
+    for target in targets:
+        for c in concurrencies:
+            stats = run_target(
+                base_url, target, concurrency=c, requests=requests, warmup=warmup, cookie=cookie
+            )
+            if progress:
+                progress(stats)
+            results.append(stats)
+    return results
+
+
+def format_table(results: Sequence[Stats]) -> str:
+    head = f"{'page':<22} {'conc':>4} {'reqs':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8}"
+    lines = [head, "-" * len(head)]
+    for s in results:
+        lines.append(
+            f"{s.name:<22} {s.concurrency:>4} {s.requests:>6} {s.errors:>4} {s.p50_ms:>8.1f} "
+            f"{s.p95_ms:>8.1f} {s.p99_ms:>8.1f} {s.rps:>8.1f}"
+        )
+    return "\n".join(lines)
+
+
+def summary(results: Sequence[Stats], **extra: Any) -> dict[str, Any]:
+    """The machine-readable result: per page and concurrency, and the worst p95 at the
+    highest concurrency measured (the figure a regression check watches)."""
+    pages: dict[str, dict[str, Any]] = {}
+    for s in results:
+        pages.setdefault(s.name, {})[f"c{s.concurrency}"] = s.as_json()
+    top = max((s.concurrency for s in results), default=0)
+    worst = max((s.p95_ms for s in results if s.concurrency == top), default=0.0)
+    return {
+        **extra,
+        "concurrency_max": top,
+        "p95_ms_max": round(worst, 2),
+        "errors": sum(s.errors for s in results),
+        "requests": sum(s.requests for s in results),
+        "pages": pages,
+    }

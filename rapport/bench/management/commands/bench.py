@@ -1,0 +1,312 @@
+"""`rapport bench SUITE`: reproducible performance measurements.
+
+- `core`: seed (or reuse) N people in a dedicated SQLite database, serve the app with gunicorn
+  on a free loopback port, log in as a seeded sales rep and measure the main pages at
+  concurrency 1 and 16. Prints a table, then one line of JSON as the very last line.
+- `import`: the import pipeline's own benchmark (rapport.imports.benchmark).
+- `ingest`: the inbox ingestion benchmark (rapport.conversations.benchmark), when it exists.
+
+Suites live in SUITES; a new one is a function taking (command, options)."""
+
+import importlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from rapport.bench.httpbench import BenchError, Target, format_table, login, run_suite, summary
+from rapport.bench.seed import DEMO_PASSWORD
+
+CORE_PAGES = ["people", "people_tag", "people_q", "search", "person", "pipeline"]
+EXTRA_PAGES = ["healthz", "home", "deals"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise CommandError(f"The web server exited with code {proc.returncode} while starting.")
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as resp:  # noqa: S310 — loopback URL we built
+                if resp.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.3)
+    raise CommandError(f"The web server did not answer {base_url}/healthz within {timeout:.0f}s.")
+
+
+def _gunicorn_extra() -> list[str]:
+    # gunicorn ≥ 24 opens a control socket at one fixed path per user, so two servers (the
+    # demo and a benchmark) would fight over it; we never use it.
+    from gunicorn import config
+
+    names = {s.name for s in config.KNOWN_SETTINGS}
+    return ["--no-control-socket"] if "control_socket_disable" in names else []
+
+
+def gunicorn_command(port: int, *, host: str = "127.0.0.1", workers: int = 2, threads: int = 4) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "rapport.wsgi:application",
+        "--bind", f"{host}:{port}",
+        "--chdir", str(settings.BASE_DIR),
+        "--worker-class", "gthread",
+        "--workers", str(workers),
+        "--threads", str(threads),
+        "--keep-alive", "30",
+        "--graceful-timeout", "10",
+        *_gunicorn_extra(),
+    ]  # fmt: skip
+
+
+def stop(proc: subprocess.Popen | None, timeout: float = 15) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _count_people(path: Path) -> int:
+    if not path.exists():
+        return 0
+    from rapport.people.models import Person
+
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return db.execute(f'SELECT count(*) FROM "{Person._meta.db_table}"').fetchone()[0]  # noqa: S608
+    except sqlite3.Error:
+        return 0
+
+
+def _sample(path: Path, n_ids: int = 500) -> tuple[list[int], list[str]]:
+    """Person ids every user may see (for detail pages) and the commonest 3-letter
+    surname prefixes (for filtered lists and search), read straight from the file."""
+    from rapport.people.models import Person
+
+    table = Person._meta.db_table
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        total = db.execute(f'SELECT max(id) FROM "{table}"').fetchone()[0] or 0  # noqa: S608
+        step = max(1, total // n_ids)
+        ids = [
+            row[0]
+            for row in db.execute(
+                f'SELECT id FROM "{table}" WHERE visibility = ? AND merged_into_id IS NULL '  # noqa: S608
+                "AND id % ? = 0 LIMIT ?",
+                ("everyone", step, n_ids),
+            )
+        ]
+        prefixes = [
+            row[0]
+            for row in db.execute(
+                f'SELECT substr(sort_key, 1, 3) p FROM "{table}" WHERE length(sort_key) >= 3 '  # noqa: S608
+                "GROUP BY p ORDER BY count(*) DESC LIMIT 10"
+            )
+        ]
+    return ids, prefixes
+
+
+def _targets(names: list[str], ids: list[int], prefixes: list[str]) -> list[Target]:
+    prefix = prefixes[0] if prefixes else "mar"
+    table: dict[str, Callable[[], list[str]]] = {
+        "people": lambda: ["/people/"],
+        "people_tag": lambda: ["/people/?tag=customer"],
+        "people_q": lambda: [f"/people/?q={p}" for p in prefixes or [prefix]],
+        "search": lambda: [f"/search/?format=json&q={p}" for p in prefixes or [prefix]],
+        "person": lambda: [f"/people/{i}/" for i in ids],
+        "pipeline": lambda: ["/pipeline/"],
+        "healthz": lambda: ["/healthz"],
+        "home": lambda: ["/"],
+        "deals": lambda: ["/deals/"],
+    }
+    out = []
+    for name in names:
+        paths = table[name]()
+        if not paths:
+            raise CommandError(f"No data for page {name!r}: is the database seeded?")
+        out.append(Target(name, paths))
+    return out
+
+
+def run_core(cmd: BaseCommand, opts: dict[str, Any]) -> None:
+    people = opts["people"]
+    if people < 1:
+        raise CommandError("--people must be at least 1.")
+    pages = [p.strip() for p in opts["pages"].split(",") if p.strip()]
+    unknown = set(pages) - set(CORE_PAGES) - set(EXTRA_PAGES)
+    if unknown:
+        raise CommandError(f"Unknown pages {sorted(unknown)}; choose from {CORE_PAGES + EXTRA_PAGES}.")
+    concurrencies = sorted({int(c) for c in opts["concurrency"].split(",")})
+    if not concurrencies or concurrencies[0] < 1 or concurrencies[-1] > 256:
+        raise CommandError("--concurrency is a comma-separated list of numbers from 1 to 256.")
+    path = Path(opts["db"] or Path(settings.VAR_DIR) / f"bench-{people}.sqlite3").resolve()
+    if str(path) == str(settings.DATABASES["default"].get("NAME")):
+        raise CommandError(f"{path} is the application's own database; the benchmark needs its own file.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    out = cmd.stdout
+    rapport = [sys.executable, "-m", "rapport.cli"]
+
+    existing = _count_people(path)
+    seed_seconds = None
+    if opts["reuse"] and existing >= people:
+        out.write(f"Reusing {path} ({existing:,} people).")
+        subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        out.write(f"Creating {path} and seeding {people:,} people…")
+        subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
+        t0 = time.monotonic()
+        subprocess.run(  # noqa: S603
+            [*rapport, "seed", "--people", str(people), "--seed", str(opts["seed"]), "--users"],
+            env=env,
+            check=True,
+        )
+        seed_seconds = round(time.monotonic() - t0, 1)
+        existing = _count_people(path)
+    ids, prefixes = _sample(path)
+    targets = _targets(pages, ids, prefixes)
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = path.with_suffix(".server.log")
+    server = None
+    try:
+        with open(log_path, "w") as log:
+            server = subprocess.Popen(  # noqa: S603
+                gunicorn_command(port, workers=opts["workers"], threads=opts["threads"]),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_healthy(base_url, server)
+        cookie = login(base_url, opts["user"], DEMO_PASSWORD)
+        out.write(
+            f"Serving {base_url} (gunicorn {opts['workers']}×{opts['threads']} threads); "
+            f"as {opts['user']}; {opts['requests']} requests per page after {opts['warmup']} warm-up."
+        )
+
+        def progress(s):
+            out.write(
+                f"  {s.name:<12} c={s.concurrency:<3} p50 {s.p50_ms:7.1f} ms  p95 {s.p95_ms:7.1f} ms  "
+                f"{s.rps:7.1f} req/s  errors {s.errors}"
+            )
+
+        results = run_suite(
+            base_url,
+            targets,
+            concurrencies=concurrencies,
+            requests=opts["requests"],
+            warmup=opts["warmup"],
+            cookie=cookie,
+            progress=progress,
+        )
+    except BenchError as exc:
+        raise CommandError(f"{exc} (server log: {log_path})")
+    finally:
+        stop(server)
+
+    out.write("")
+    out.write(format_table(results))
+    errors = [s for s in results if s.errors]
+    for s in errors:
+        out.write(
+            f"ERRORS {s.name} c={s.concurrency}: {s.errors} of {s.requests}: {'; '.join(s.error_samples)}"
+        )
+    if errors:
+        out.write(f"Server log: {log_path}")
+    result = summary(
+        results,
+        bench="core",
+        people=existing,
+        db=str(path),
+        seed_seconds=seed_seconds,
+        requests_per_run=opts["requests"],
+        server=f"gunicorn gthread {opts['workers']}x{opts['threads']}",
+        user=opts["user"],
+    )
+    out.write(json.dumps(result, separators=(",", ":")))
+    if errors:
+        raise SystemExit(1)
+
+
+def _external(module: str, what: str) -> Callable[..., Any]:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        raise CommandError(f"The {what} benchmark is not available in this version ({module} is missing).")
+    run = getattr(mod, "run", None)
+    if run is None:
+        raise CommandError(f"{module} has no run() function.")
+    return run
+
+
+def run_import(cmd: BaseCommand, opts: dict[str, Any]) -> None:
+    if opts["rows"] < 1:
+        raise CommandError("--rows must be at least 1.")
+    _external("rapport.imports.benchmark", "import")(rows=opts["rows"], stdout=cmd.stdout)
+
+
+def run_ingest(cmd: BaseCommand, opts: dict[str, Any]) -> None:
+    if opts["messages"] < 1:
+        raise CommandError("--messages must be at least 1.")
+    _external("rapport.conversations.benchmark", "ingest")(messages=opts["messages"], stdout=cmd.stdout)
+
+
+SUITES: dict[str, Callable[[BaseCommand, dict[str, Any]], None]] = {
+    "core": run_core,
+    "import": run_import,
+    "ingest": run_ingest,
+}
+
+
+class Command(BaseCommand):
+    help = "Run a benchmark suite: core (web pages at scale), import, ingest."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="suite", required=True, metavar="SUITE")
+        core = sub.add_parser("core", help="Seed N people and measure the main pages over HTTP.")
+        core.add_argument("--people", type=int, default=100_000)
+        core.add_argument("--reuse", action="store_true", help="Reuse the database if it has ≥ N people.")
+        core.add_argument("--requests", type=int, default=200, help="Measured requests per page and level.")
+        core.add_argument("--warmup", type=int, default=20)
+        core.add_argument("--concurrency", default="1,16", help="Comma-separated levels (default 1,16).")
+        core.add_argument("--db", help="SQLite file (default var/bench-N.sqlite3).")
+        core.add_argument("--seed", type=int, default=1)
+        core.add_argument("--user", default="maria", help="Seeded demo user to log in as.")
+        core.add_argument("--workers", type=int, default=2)
+        core.add_argument("--threads", type=int, default=4)
+        core.add_argument("--pages", default=",".join(CORE_PAGES), help=f"Any of {CORE_PAGES + EXTRA_PAGES}.")
+        imp = sub.add_parser("import", help="Import pipeline throughput (rapport.imports.benchmark).")
+        imp.add_argument("--rows", type=int, default=100_000)
+        ingest = sub.add_parser(
+            "ingest", help="Inbox ingestion throughput (rapport.conversations.benchmark)."
+        )
+        ingest.add_argument("--messages", type=int, default=10_000)
+
+    def handle(self, *args, **opts):
+        if opts.get("requests") is not None and opts["requests"] < 1:
+            raise CommandError("--requests must be at least 1.")
+        SUITES[opts["suite"]](self, opts)
