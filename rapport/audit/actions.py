@@ -21,7 +21,8 @@ def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
     for name in fields:
         field = obj._meta.get_field(name)
         if field.is_relation and field.many_to_one:
-            data[name] = getattr(obj, field.attname)
+            # The related object itself: compared by pk, shown by name in the trail.
+            data[name] = getattr(obj, name) if getattr(obj, field.attname) is not None else None
         else:
             data[name] = getattr(obj, name)
     return data

@@ -165,6 +165,41 @@ def organisation_update(
     )
 
 
+@transaction.atomic
+def organisation_domains_set(*, actor: User, org: Organisation, domains: list[str]) -> list[str]:
+    """Replace an organisation's email/web domains (used to link people by email domain)."""
+    _require_write(actor)
+    clean = []
+    for raw in domains:
+        domain = (
+            raw.strip()
+            .lower()
+            .removeprefix("http://")
+            .removeprefix("https://")
+            .removeprefix("www.")
+            .split("/")[0]
+        )
+        if not domain:
+            continue
+        if len(domain) > 253 or "." not in domain or " " in domain:
+            raise ActionError(f"“{raw[:60]}” is not a domain.", {"domains": ["Like acme.com."]})
+        clean.append(domain)
+    clean = list(dict.fromkeys(clean))
+    before = sorted(org.domains.values_list("domain", flat=True))
+    if before == sorted(clean):
+        return clean
+    OrganisationDomain.objects.filter(organisation=org).exclude(domain__in=clean).delete()
+    for domain in clean:
+        OrganisationDomain.objects.get_or_create(organisation=org, domain=domain)
+    audit_record(
+        actor=actor,
+        obj=org,
+        action=AuditEntry.Action.UPDATE,
+        changes={"domains": [", ".join(before), ", ".join(sorted(clean))]},
+    )
+    return clean
+
+
 def organisation_for_email(email: str) -> Organisation | None:
     domain = email_domain(email)
     if not domain or domain in FREE_MAIL_DOMAINS:

@@ -102,6 +102,8 @@ class Person(OwnedRecord):
             models.Index(fields=["sort_key", "id"], name="person_sort"),
             models.Index(fields=["organisation", "sort_key"], name="person_org_sort"),
             models.Index(fields=["owner", "sort_key", "id"], name="person_owner_sort"),
+            models.Index(fields=["is_vip", "sort_key", "id"], name="person_vip_sort"),
+            models.Index(fields=["needs_review", "sort_key", "id"], name="person_review_sort"),
         ]
 
     def save(self, *args, **kwargs):

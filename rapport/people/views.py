@@ -38,7 +38,6 @@ from rapport.people.models import (
     Identity,
     IdentityKind,
     Organisation,
-    OrganisationDomain,
     Person,
     Relationship,
 )
@@ -564,13 +563,6 @@ def _org_for_write(request: HttpRequest, pk: int) -> Organisation:
     return org
 
 
-def _set_domains(org: Organisation, domains: list[str]) -> None:
-    # TODO(people.actions): an audited `organisation_domains_set` action belongs in actions.py.
-    OrganisationDomain.objects.filter(organisation=org).exclude(domain__in=domains).delete()
-    for domain in domains:
-        OrganisationDomain.objects.get_or_create(organisation=org, domain=domain[:253])
-
-
 @login_required
 def organisation_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     org = _org_for_write(request, pk)
@@ -586,7 +578,9 @@ def organisation_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
                         data=form.org_data(),
                         expected_version=form.cleaned_data.get("version"),
                     )
-                    _set_domains(org, _domains(form.cleaned_data["domains"]))
+                    actions.organisation_domains_set(
+                        actor=request.user, org=org, domains=_domains(form.cleaned_data["domains"])
+                    )
                     actions.tags_set(obj=org, names=split_tags(form.cleaned_data["tags"]))
             except ConflictError:
                 current = organisation_detail(user=request.user, org_id=pk)

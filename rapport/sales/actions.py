@@ -79,7 +79,7 @@ def pipeline_create(
 
 
 def _status_for(stage: Stage) -> str:
-    return DealStatus.WON if stage.is_won else DealStatus.LOST if stage.is_lost else DealStatus.OPEN
+    return stage.deal_status
 
 
 def parse_amount(value: Any) -> Decimal:

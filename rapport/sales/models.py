@@ -39,6 +39,11 @@ class Stage(models.Model):
             ),
         ]
 
+    @property
+    def deal_status(self) -> str:
+        """The status a deal in this stage has (a deal's status always follows its stage)."""
+        return "won" if self.is_won else "lost" if self.is_lost else "open"
+
     def __str__(self) -> str:
         return f"{self.name} ({self.probability} %)"
 

@@ -91,7 +91,9 @@ def pipeline_board(
     columns = []
     for stage in stages:
         deals = list(
-            base.filter(stage=stage)
+            # status is implied by the stage, but naming it lets the (stage, status, -amount)
+            # index serve the order instead of sorting every deal of the stage.
+            base.filter(stage=stage, status=stage.deal_status)
             .select_related("organisation", "owner")
             .order_by("-amount", "-id")[:per_stage]
         )

@@ -259,7 +259,7 @@ def test_drag_endpoint_moves_deal_answers_json_and_records_audit(alice, alice_cl
     deal.refresh_from_db()
     assert deal.stage == won and deal.status == "won" and deal.closed_at is not None
     entry = AuditEntry.objects.filter(model="sales.deal", object_id=deal.pk, action="update").get()
-    assert entry.actor == alice and entry.changes["stage"][1] == won.pk
+    assert entry.actor == alice and entry.changes["stage"][1] == str(won)  # shown by name
 
 
 def test_drag_with_stale_version_is_409_and_changes_nothing(alice, carol, alice_client, pipeline):
