@@ -316,11 +316,15 @@ def card_to_contact(card: Card, label: str) -> ParsedContact:
             contact.skipped.append(f"{name} (images and keys are not imported)")
             continue
         if name == "N":
-            parts = [_clean(unescape(p)) for p in split_unescaped(raw, ";")] + [""] * 5
+            # components are ;-separated, and each may hold several ,-separated values
+            parts = [
+                " ".join(v for v in (_clean(unescape(x)) for x in split_unescaped(p, ",")) if v)
+                for p in split_unescaped(raw, ";")
+            ] + [""] * 5
             family, given, additional = parts[0], parts[1], parts[2]
             if given or family:
-                contact.first_name = " ".join(p for p in [given, additional] if p).replace(",", " ")
-                contact.last_name = family.replace(",", " ")
+                contact.first_name = " ".join(p for p in [given, additional] if p)
+                contact.last_name = family
             continue
         if name == "ORG":
             units = [_clean(unescape(p)) for p in split_unescaped(raw, ";")]
