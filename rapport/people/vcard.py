@@ -13,7 +13,6 @@ import quopri
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from rapport.people.models import IdentityKind, Person
 from rapport.people.quickadd import (
@@ -507,10 +506,3 @@ def people_to_vcards(people: Iterable[Person]) -> str:
 def vcard_filename(person: Person) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", person.full_name).strip("-.")[:60] or f"person-{person.pk}"
     return f"{base}.vcf"
-
-
-def is_safe_url(value: str) -> bool:
-    try:
-        return urlsplit(value).scheme in ("http", "https")
-    except ValueError:
-        return False

@@ -67,7 +67,7 @@ def quick_add_view(request: HttpRequest) -> HttpResponse:
         request,
         "people/capture/quick_add.html",
         {
-            "text": text[: MAX_TEXT_CHARS * 2],
+            "text": text,
             "result": result,
             "plans": plans,
             "errors": errors,

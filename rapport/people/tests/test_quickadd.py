@@ -214,3 +214,16 @@ def test_read_only_user_can_preview_but_not_save(reader):
     assert client.post(reverse("quick-add"), {"text": LINE_1, "step": "preview"}).status_code == 200
     assert client.post(reverse("quick-add"), {"text": LINE_1, "step": "save"}).status_code == 403
     assert Person.objects.count() == 0
+
+
+def test_capture_pages_render_for_a_signed_in_user(alice_client, client):
+    for url in ["/quick-add/", "/quick-add/vcard/", "/duplicates/"]:
+        response = alice_client.get(url)
+        assert response.status_code == 200, url
+        assert b"<script>" not in response.content
+    assert client.get("/quick-add/").status_code == 302  # anonymous → login
+
+
+def test_pasting_a_signature_in_the_box_previews_one_person(alice_client):
+    body = alice_client.post(reverse("quick-add"), {"text": SIGNATURE, "step": "preview"}).content.decode()
+    assert "Will create Jane Doe" in body and "Skipped" in body and "Best regards," in body
