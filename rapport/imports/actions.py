@@ -7,10 +7,12 @@ validation do not abort it; they go to the per-row error report."""
 import logging
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from rapport.accounts.models import Team, User
@@ -225,6 +227,24 @@ def job_analyse(*, job_id: int) -> None:
     )
 
 
+@contextmanager
+def _big_sqlite_cache() -> Iterator[None]:
+    """A million-row import updates several indexes at random places; a page cache that
+    holds them saves most of the write time. Per connection, restored afterwards."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cur:
+        cur.execute("PRAGMA cache_size")
+        before = cur.fetchone()[0]
+        cur.execute("PRAGMA cache_size = -524288")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cur:
+            cur.execute(f"PRAGMA cache_size = {int(before)}")
+
+
 def job_execute(*, job_id: int) -> None:
     """Run a queued import in one transaction. Idempotent: only a queued job is claimed."""
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
@@ -240,7 +260,7 @@ def job_execute(*, job_id: int) -> None:
     try:
         if not job.owner.can_write:
             raise ActionError("The importing user can no longer write; nothing was imported.")
-        with transaction.atomic():
+        with transaction.atomic(), _big_sqlite_cache():
             stats = engine.run(IMPORTERS[job.kind](ctx), path, info)
     except Exception as exc:
         logger.exception("import %s failed", job.pk)

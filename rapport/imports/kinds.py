@@ -61,8 +61,21 @@ ADDRESS_TARGETS = {"street", "city", "region", "postcode", "country"}
 _TAG_SPLIT = re.compile(r"[,;]")
 
 
+def _fold(value: str) -> str:
+    """rapport.core.text.fold, with a fast path for plain ASCII (most names and companies)."""
+    if value.isascii():
+        return " ".join(value.lower().split())
+    return fold(value)
+
+
+_MAX_LEN: dict[tuple[Any, str], int] = {}
+
+
 def _max_len(model: Any, name: str) -> int:
-    return model._meta.get_field(name).max_length
+    key = (model, name)
+    if key not in _MAX_LEN:
+        _MAX_LEN[key] = model._meta.get_field(name).max_length
+    return _MAX_LEN[key]
 
 
 def _split_tags(value: str) -> list[str]:
@@ -247,8 +260,8 @@ class OrgDirectory:
             self.by_domain[domain] = pk
         self.ids = IdAllocator(Organisation, self.imp.dry)
 
-    def resolve(self, name: str) -> int:
-        key = fold(name)[:200]
+    def resolve(self, name: str, key: str | None = None) -> int:
+        key = key if key is not None else _fold(name)[:200]
         pk = self.by_key.get(key)
         if pk is None:
             assert self.ids is not None
@@ -289,6 +302,9 @@ class PersonRecord:
         "tags",
         "address",
         "needs_review",
+        "fk",
+        "lk",
+        "ok",
     )
 
     def __init__(self, row: int):
@@ -301,10 +317,14 @@ class PersonRecord:
         self.tags: list[str] = []
         self.address: dict[str, str] | None = None
         self.needs_review = False
+        self.fk = self.lk = self.ok = ""
+
+    def refresh_keys(self) -> None:
+        self.fk, self.lk, self.ok = _fold(self.first), _fold(self.last), _fold(self.org_name)[:200]
 
     @property
     def name_key(self) -> str:
-        return fold(f"{self.first} {self.last}")
+        return f"{self.fk} {self.lk}".strip()
 
 
 PERSON_FILL = ("first_name", "last_name", "title", "bio", "language")
@@ -362,7 +382,7 @@ class PeopleImporter(BaseImporter):
             .values_list("id", "first_name", "last_name", "organisation__name_key")
             .iterator(chunk_size=50000)
         ):
-            self._index_name(pk, fold(first), fold(last), org_key)
+            self._index_name(pk, _fold(first), _fold(last), org_key)
         if not user.is_admin:
             editable = Q(owner_id=user.pk)
             if self.team_ids:
@@ -424,6 +444,7 @@ class PeopleImporter(BaseImporter):
             errors.append(CellError("", "", "A person needs a name or at least one email, phone or handle."))
             return
         rec.idents = list(dict.fromkeys(rec.idents))
+        rec.refresh_keys()
         self.place(rec)
 
     def place(self, rec: PersonRecord) -> None:
@@ -457,12 +478,12 @@ class PeopleImporter(BaseImporter):
             if pk is not None:
                 return pk, kind
         if rec.org_name and (rec.first or rec.last):
-            org_key = fold(rec.org_name)[:200]
+            org_key = rec.ok
             name = rec.name_key
             pk = self.name_index.get(f"{org_key}|{name}")
             if pk is not None:
                 return pk, "name and organisation"
-            last = fold(rec.last) or fold(rec.first)
+            last = rec.lk or rec.fk
             block = self.blocks.get(f"{org_key}|{last[:1]}")
             if block:
                 candidates = block[-BLOCK_CAP:]
@@ -481,7 +502,7 @@ class PeopleImporter(BaseImporter):
         for kind, value in rec.idents:
             self.ident_index.setdefault(f"{kind}:{value}", rec.pk)
         if rec.org_name:
-            self._index_name(rec.pk, fold(rec.first), fold(rec.last), fold(rec.org_name)[:200])
+            self._index_name(rec.pk, rec.fk, rec.lk, rec.ok)
         self.ctx.stats.created += 1
 
     def merge(self, target: int, rec: PersonRecord) -> None:
@@ -501,6 +522,7 @@ class PeopleImporter(BaseImporter):
         pending.tags = list(dict.fromkeys(pending.tags + rec.tags))
         if pending.address is None and rec.address:
             pending.address = rec.address
+        pending.refresh_keys()
 
     # -- writing ---------------------------------------------------------------------------
     def _tag_id(self, name: str) -> int:
@@ -513,7 +535,7 @@ class PeopleImporter(BaseImporter):
 
     def _org_for(self, rec: PersonRecord) -> int | None:
         if rec.org_name:
-            return self.orgs.resolve(rec.org_name)
+            return self.orgs.resolve(rec.org_name, rec.ok)
         for kind, value in rec.idents:
             if kind == "email":
                 domain = value.rpartition("@")[2]
@@ -542,7 +564,7 @@ class PeopleImporter(BaseImporter):
         org_id = self._org_for(rec)
         if self.dry:
             return
-        first_key, last_key = fold(rec.first), fold(rec.last)
+        first_key, last_key = rec.fk, rec.lk
         pk = rec.pk
         self.people.add(
             {
@@ -738,7 +760,7 @@ class OrganisationImporter(BaseImporter):
     def place(self, rec: OrgRecord) -> None:
         stats = self.ctx.stats
         name = rec.values["name"]
-        key = fold(name)[:200]
+        key = _fold(name)[:200]
         match, how = self.orgs.by_key.get(key), "name"
         if match is None:
             for domain in rec.domains:
@@ -794,7 +816,7 @@ class OrganisationImporter(BaseImporter):
                 {
                     "id": rec.pk,
                     "name": name,
-                    "name_key": fold(name)[:200],
+                    "name_key": _fold(name)[:200],
                     **{k: v for k, v in rec.values.items() if k != "name"},
                     "custom": ins.prep("custom", rec.custom),
                     "source": Source.IMPORT,
@@ -934,7 +956,7 @@ class DealImporter(BaseImporter):
                 Stage(name=n, probability=p, is_won=w, is_lost=lost, position=i)
                 for i, (n, p, w, lost) in enumerate(DEFAULT_STAGES)
             ]
-        self.stages = {fold(s.name): s for s in stages}
+        self.stages = {_fold(s.name): s for s in stages}
         self.first_stage = stages[0] if stages else None
         deals = visible(Deal, self.user)
         for pk, name_key, org_key in (
@@ -971,7 +993,7 @@ class DealImporter(BaseImporter):
                         raise ValueError("A currency is a three-letter code like EUR or USD.")
                     values["currency"] = value.upper()
                 elif target == "stage":
-                    stage = self.stages.get(fold(value))
+                    stage = self.stages.get(_fold(value))
                     if stage is None:
                         raise ValueError(
                             f"Unknown stage; choose one of {', '.join(s.name for s in self.stages.values())}."
@@ -1005,7 +1027,7 @@ class DealImporter(BaseImporter):
     def place(self, values: dict[str, Any]) -> None:
         stats = self.ctx.stats
         name = values["name"]
-        key = f"{fold(name)[:200]}|{fold(values.get('org_name', ''))[:200]}"
+        key = f"{_fold(name)[:200]}|{_fold(values.get('org_name', ''))[:200]}"
         match = self.keys.get(key)
         row = values["row"]
         if match is not None:
@@ -1044,7 +1066,7 @@ class DealImporter(BaseImporter):
                 {
                     "id": pk,
                     "name": v["name"],
-                    "name_key": fold(v["name"])[:200],
+                    "name_key": _fold(v["name"])[:200],
                     "pipeline_id": self.pipeline.pk,
                     "stage_id": stage.pk,
                     "status": status,

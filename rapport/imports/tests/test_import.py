@@ -5,8 +5,8 @@ import csv
 import io
 
 import pytest
-from conftest import login
 
+from conftest import login
 from rapport.audit.models import AuditEntry
 from rapport.imports import actions
 from rapport.imports.models import ImportJob, ImportStatus
@@ -157,9 +157,9 @@ def test_duplicate_of_a_visible_but_not_editable_record_is_skipped(alice_client,
 
 def test_formula_and_html_values_are_stored_as_text_and_shown_escaped(alice_client):
     content = (
-        "First name,Last name,Company\n"
-        '"=HYPERLINK(""http://evil.example"",""x"")",=cmd|\' /C calc\'!A0,<script>alert(1)</script>\n'
-    ).encode()
+        b"First name,Last name,Company\n"
+        b'"=HYPERLINK(""http://evil.example"",""x"")",=cmd|\' /C calc\'!A0,<script>alert(1)</script>\n'
+    )
     job = _import(alice_client, content)
     assert job.created == 1, job.error
     p = Person.objects.get()
@@ -303,12 +303,12 @@ def test_organisations_import_dedupes_by_name_and_domain(alice_client, alice):
 
 def test_deals_import_resolves_stage_owner_and_organisation(alice_client, alice, carol):
     content = (
-        "Deal name,Amount,Currency,Stage,Close date,Organisation,Owner email\n"
-        'Big one,"12.500,50",eur,Proposal,31.03.2026,Acme,alice@rapport.test\n'
-        "Stolen,100,EUR,Lead,2026-01-01,,carol@rapport.test\n"
-        "Odd stage,100,EUR,Nope,2026-01-01,,\n"
-        "Won it,5,USD,won,,,\n"
-    ).encode()
+        b"Deal name,Amount,Currency,Stage,Close date,Organisation,Owner email\n"
+        b'Big one,"12.500,50",eur,Proposal,31.03.2026,Acme,alice@rapport.test\n'
+        b"Stolen,100,EUR,Lead,2026-01-01,,carol@rapport.test\n"
+        b"Odd stage,100,EUR,Nope,2026-01-01,,\n"
+        b"Won it,5,USD,won,,,\n"
+    )
     job = _import(alice_client, content, kind="deals")
     assert (job.created, job.failed) == (2, 2), job.preview
     big = Deal.objects.get(name="Big one")
