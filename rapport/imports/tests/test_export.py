@@ -3,9 +3,9 @@
 import csv
 import io
 
-from conftest import login
 from openpyxl import load_workbook
 
+from conftest import login
 from rapport.activities.models import Activity
 from rapport.people.actions import organisation_create, person_create
 from rapport.sales.actions import deal_create
