@@ -242,7 +242,6 @@ def duplicates(request: HttpRequest, params: Query[DuplicateParams]) -> list[dic
 # `/merge/...` aliases: while the people router declares `/people/{person_id}` with a plain
 # string converter and is registered first, it answers 405 for POST /people/merge.
 @router.post("/people/merge", response=MergeOut)
-@router.post("/merge/people", response=MergeOut, operation_id="people_merge_alias")
 def people_merge(request: HttpRequest, payload: MergeIn) -> dict[str, Any]:
     """Merge `other_id` into `survivor_id`; both must be editable by the caller (else 404)."""
     user = require_writer(request)
@@ -255,7 +254,6 @@ def people_merge(request: HttpRequest, payload: MergeIn) -> dict[str, Any]:
 
 
 @router.post("/organisations/merge", response=MergeOut)
-@router.post("/merge/organisations", response=MergeOut, operation_id="organisations_merge_alias")
 def organisations_merge(request: HttpRequest, payload: MergeIn) -> dict[str, Any]:
     """Merge organisation `other_id` into `survivor_id` (people, deals, orders, activities,
     domains and subsidiaries move)."""

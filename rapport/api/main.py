@@ -20,10 +20,11 @@ install_error_handlers(api)
 def _register() -> None:
     from rapport.api import activities, capture, conversations, imports, people, sales
 
+    # capture first: its literal paths (/people/merge) must win over /people/{id}.
+    api.add_router("/", capture.router)
     api.add_router("/", people.router)
     api.add_router("/", sales.router)
     api.add_router("/", activities.router)
-    api.add_router("/", capture.router)
     api.add_router("/", imports.router)
     api.add_router("/", conversations.router)
 

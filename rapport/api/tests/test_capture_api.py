@@ -10,8 +10,8 @@ from .conftest import Api
 
 # POST /people/merge and /organisations/merge are shadowed by the people router's
 # `/people/{person_id}` (see the module comment in rapport/api/capture.py); the aliases work.
-MERGE_PEOPLE = "/merge/people"
-MERGE_ORGS = "/merge/organisations"
+MERGE_PEOPLE = "/people/merge"
+MERGE_ORGS = "/organisations/merge"
 
 LINE = "Jane Doe, CTO, Acme Corp, +44 20 7946 0958, jane@acme.com, bsky jane.bsky.social"
 
