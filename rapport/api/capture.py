@@ -239,8 +239,6 @@ def duplicates(request: HttpRequest, params: Query[DuplicateParams]) -> list[dic
     ]
 
 
-# `/merge/...` aliases: while the people router declares `/people/{person_id}` with a plain
-# string converter and is registered first, it answers 405 for POST /people/merge.
 @router.post("/people/merge", response=MergeOut)
 def people_merge(request: HttpRequest, payload: MergeIn) -> dict[str, Any]:
     """Merge `other_id` into `survivor_id`; both must be editable by the caller (else 404)."""

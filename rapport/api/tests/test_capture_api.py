@@ -8,8 +8,6 @@ from rapport.people.models import Organisation, Person
 
 from .conftest import Api
 
-# POST /people/merge and /organisations/merge are shadowed by the people router's
-# `/people/{person_id}` (see the module comment in rapport/api/capture.py); the aliases work.
 MERGE_PEOPLE = "/people/merge"
 MERGE_ORGS = "/organisations/merge"
 
