@@ -1,0 +1,112 @@
+"""Configured connectors (channels) and the raw payloads they receive.
+
+A RawPayload is written before the sender is acknowledged: it is the durable record that
+makes "store first, acknowledge after" true. Processing it is idempotent, so it can be
+replayed any number of times (after a crash, or by an admin from the dead-letter list)."""
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from rapport.channels import crypto
+
+
+class ChannelKind(models.TextChoices):
+    WEBHOOK = "webhook", "Signed webhook"
+    EMAIL = "email", "Email"
+    CHAT = "chat", "Web chat"
+    X = "x", "X / Twitter"
+    MASTODON = "mastodon", "Mastodon"
+    BLUESKY = "bluesky", "Bluesky"
+    FACEBOOK = "facebook", "Facebook"
+    INSTAGRAM = "instagram", "Instagram"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    SMS = "sms", "SMS"
+    PHONE = "phone", "Phone"
+
+
+class ChannelStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DISABLED = "disabled", "Disabled"
+    ERROR = "error", "Error"
+
+
+class Channel(models.Model):
+    kind = models.CharField(max_length=20, choices=ChannelKind.choices)
+    name = models.CharField(max_length=100)
+    # Conversations arriving here belong to this team unless a routing rule says otherwise.
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="channels"
+    )
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    status = models.CharField(max_length=10, choices=ChannelStatus.choices, default=ChannelStatus.ACTIVE)
+    last_error = models.TextField(blank=True, max_length=2000)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        return crypto.decrypt(self.credentials_encrypted)
+
+    @credentials.setter
+    def credentials(self, value: dict[str, Any]) -> None:
+        self.credentials_encrypted = crypto.encrypt(value or {})
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == ChannelStatus.ACTIVE
+
+
+class PayloadStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    DEAD = "dead", "Dead letter"
+
+
+class RawPayload(models.Model):
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="payloads")
+    received_at = models.DateTimeField(default=timezone.now)
+    # Only the headers a connector needs to re-verify or debug; never cookies or auth.
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.BinaryField()
+    # The platform's delivery id (or a digest of the body): the same delivery stored twice
+    # is one row, whatever the platform's retry policy.
+    delivery_id = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=PayloadStatus.choices, default=PayloadStatus.RECEIVED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    replayed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "delivery_id"],
+                condition=~models.Q(delivery_id=""),
+                name="uniq_channel_delivery",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "received_at"], name="payload_status")]
+
+    def __str__(self) -> str:
+        return f"payload {self.pk} on {self.channel_id} ({self.status})"
+
+    @property
+    def body_bytes(self) -> bytes:
+        return bytes(self.body or b"")
+
+    def body_preview(self, limit: int = 4000) -> str:
+        return self.body_bytes[:limit].decode("utf-8", errors="replace")
