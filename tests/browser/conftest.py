@@ -3,6 +3,7 @@
 Skipped, with the reason printed, where no Chromium is installed (`apt-get install chromium`).
 Screenshots of each step land in test-artifacts/ for a human to look at."""
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -36,8 +37,15 @@ def browser():
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=path,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield b
         b.close()
@@ -54,10 +62,8 @@ def page(browser, request):
     pg.console_errors = console_errors  # type: ignore[attr-defined]
     yield pg
     ARTIFACTS.mkdir(exist_ok=True)
-    try:
+    with contextlib.suppress(Exception):  # a screenshot is a courtesy, never a failure
         pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    except Exception:  # noqa: BLE001, S110 — a screenshot is a courtesy, never a failure
-        pass
     context.close()
 
 

@@ -8,7 +8,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_hostile_name_renders_as_text_and_runs_no_script(page, live_server, alice):
     hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
-    person_create(actor=alice, first_name=hostile, last_name="Évil 😈", identities=[("email", "evil@example.com")])
+    person_create(
+        actor=alice, first_name=hostile, last_name="Évil 😈", identities=[("email", "evil@example.com")]
+    )
     log_in(page, live_server, "alice")
     page.goto(f"{live_server.url}/search/?q=evil%40example")
     assert hostile in page.inner_text("main")  # shown literally…

@@ -23,9 +23,19 @@
     status.hidden = false;
   }
 
-  function count(column, delta) {
+  // Keep a column's count, total and weighted total in step with the cards moved in or out.
+  function count(column, delta, card) {
     var el = column.querySelector("[data-count]");
     if (el) el.textContent = String(Math.max(0, parseInt(el.textContent, 10) + delta));
+    var totalEl = column.querySelector("[data-total]");
+    var amount = parseFloat(card && card.getAttribute("data-amount")) || 0;
+    if (!totalEl) return;
+    var total = Math.max(0, (parseFloat(totalEl.getAttribute("data-total")) || 0) + delta * amount);
+    totalEl.setAttribute("data-total", String(total));
+    totalEl.textContent = Math.round(total).toLocaleString("en");
+    var weightedEl = column.querySelector("[data-weighted]");
+    var probability = parseFloat(column.getAttribute("data-probability")) || 0;
+    if (weightedEl) weightedEl.textContent = Math.round(total * probability / 100).toLocaleString("en");
   }
 
   function move(card, column) {
@@ -33,7 +43,7 @@
     if (!from || from === column) return;
     var next = card.nextElementSibling;
     column.querySelector("[data-cards]").prepend(card);
-    count(from, -1); count(column, +1);
+    count(from, -1, card); count(column, +1, card);
     var body = new URLSearchParams();
     body.set("stage", column.getAttribute("data-stage-id"));
     body.set("version", card.getAttribute("data-version") || "");
@@ -59,7 +69,7 @@
         // Put the card back exactly where it was.
         var cards = from.querySelector("[data-cards]");
         if (next && next.parentNode === cards) cards.insertBefore(card, next); else cards.appendChild(card);
-        count(column, -1); count(from, +1);
+        count(column, -1, card); count(from, +1, card);
         say((err && err.message) || "The move was not saved.", "error");
       });
   }
