@@ -319,3 +319,13 @@ def test_deals_import_resolves_stage_owner_and_organisation(alice_client, alice,
         and big.owner == alice
     )
     assert Deal.objects.get(name="Won it").status == "won"
+
+
+def test_dry_run_page_shows_counts_preview_and_escapes_values(alice_client):
+    content = b"First name,Email\n<b>Bold</b>,x@y.example\nBad,nope\n"
+    job_id = job_id_from(upload(alice_client, content))
+    _configure(alice_client, job_id)
+    page = alice_client.get(f"/imports/{job_id}/").content.decode()
+    assert "Dry run" in page and "&lt;b&gt;Bold&lt;/b&gt;" in page and "<b>Bold</b>" not in page
+    assert f"/imports/{job_id}/start/" in page and f"/imports/{job_id}/errors.csv" in page
+    assert "<progress" in page and "imports/progress.js" in page and " style=" not in page
