@@ -5,6 +5,7 @@ from typing import Literal
 
 from django.http import HttpRequest
 from ninja import Router, Schema
+from ninja.responses import Status
 from pydantic import Field, model_validator
 
 from rapport.api.schemas import require_writer
@@ -86,7 +87,7 @@ def analyse(request: HttpRequest, payload: AnalyseIn) -> dict:
 
 
 @router.post("/intelligence/corrections", response={201: CorrectionOut})
-def correction_create(request: HttpRequest, payload: CorrectionIn) -> tuple[int, dict]:
+def correction_create(request: HttpRequest, payload: CorrectionIn) -> Status[dict]:
     user = require_writer(request)
     c = actions.correction_record(
         user=user,
@@ -95,15 +96,18 @@ def correction_create(request: HttpRequest, payload: CorrectionIn) -> tuple[int,
         object_type=payload.object_type,
         object_id=payload.object_id,
     )
-    return 201, {
-        "id": c.pk,
-        "text": c.text,
-        "label": c.label,
-        "predicted": c.predicted,
-        "object_type": c.object_type,
-        "object_id": c.object_id,
-        "created_at": c.created_at.isoformat(),
-    }
+    return Status(
+        201,
+        {
+            "id": c.pk,
+            "text": c.text,
+            "label": c.label,
+            "predicted": c.predicted,
+            "object_type": c.object_type,
+            "object_id": c.object_id,
+            "created_at": c.created_at.isoformat(),
+        },
+    )
 
 
 @router.get("/intelligence/models", response=list[ModelOut])

@@ -92,8 +92,10 @@ def _intent(reading: Reading, sentiment: str) -> tuple[str, float]:
     def conf(k: int) -> float:
         return round(min(0.95, 0.55 + 0.15 * k), 3)
 
-    if counts.get("churn_intent") and sentiment != "positive":
-        return "churn_intent", conf(counts["churn_intent"])
+    if counts.get("churn_intent"):
+        return "churn_intent", conf(counts["churn_intent"] + counts.get("churn_weak", 0))
+    if counts.get("churn_weak") and sentiment != "positive":
+        return "churn_intent", conf(counts["churn_weak"] - 1)
     if counts.get("complaint") and sentiment != "positive":
         return "complaint", conf(counts["complaint"])
     if counts.get("purchase_intent") and sentiment != "negative":

@@ -298,7 +298,7 @@ def cross_validate(texts: Sequence[str], labels: Sequence[str], k: int = 5, **pa
         raise ValueError(f"Need at least {max(k, MIN_EXAMPLES)} labelled examples, got {len(texts)}.")
     readings = [read(t) for t in texts]
     predicted = [""] * len(texts)
-    for held in folds(len(texts), k):
+    for held in folds(labels, k):
         held_set = set(held)
         train = [i for i in range(len(texts)) if i not in held_set]
         model = fit(

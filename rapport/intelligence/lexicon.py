@@ -20,7 +20,8 @@ B_DECR = -0.293
 
 # Phrases are matched on lower-cased word tokens before single words; a phrase's valence
 # replaces the valences of its words. `None` = a phrase that only carries an intent/urgency
-# cue. Cues: intent (complaint, question, purchase_intent, churn_intent, praise) and urgency.
+# cue. Cues: intent (complaint, question, purchase_intent, churn_intent, praise) and urgency;
+# "churn_weak" counts as churn only when the message is not positive ("switch to the annual plan").
 # Each entry: phrase -> (valence or None, intent cue or "", urgent?)
 PHRASES: dict[str, tuple[float | None, str, bool]] = {
     # complaints about service
@@ -81,20 +82,20 @@ PHRASES: dict[str, tuple[float | None, str, bool]] = {
     "close my account": (-1.6, "churn_intent", True),
     "delete my account": (-1.6, "churn_intent", True),
     "closing my account": (-1.6, "churn_intent", True),
-    "switching to": (-0.8, "churn_intent", True),
-    "switch to": (None, "churn_intent", False),
-    "moving to": (None, "churn_intent", False),
+    "switching to": (-0.8, "churn_weak", False),
+    "switch to": (None, "churn_weak", False),
+    "moving to": (None, "churn_weak", False),
     "done with you": (-2.2, "churn_intent", True),
-    "done with": (-0.8, "churn_intent", False),
+    "done with": (-0.8, "churn_weak", False),
     "never again": (-2.2, "churn_intent", False),
     "never buying": (-2.2, "churn_intent", True),
     "never ordering": (-2.2, "churn_intent", True),
     "never using": (-2.2, "churn_intent", True),
-    "never use": (-1.6, "churn_intent", False),
-    "last time i": (-1.0, "churn_intent", False),
+    "never use": (-1.6, "churn_weak", False),
+    "last time i": (-1.0, "churn_weak", False),
     "take my business": (-1.8, "churn_intent", True),
-    "unsubscribe": (-0.6, "churn_intent", False),
-    "want out": (-1.2, "churn_intent", False),
+    "unsubscribe": (-0.6, "churn_weak", False),
+    "want out": (-1.2, "churn_weak", False),
     "terminate my": (-1.6, "churn_intent", True),
     "leaving you": (-1.6, "churn_intent", True),
     # purchase intent
@@ -194,12 +195,12 @@ WORD_CUES: dict[str, tuple[str, bool]] = {
     "bug": ("complaint", False),
     "outage": ("complaint", True),
     "hacked": ("complaint", True),
-    "unsubscribe": ("churn_intent", False),
-    "cancel": ("churn_intent", False),
-    "cancelled": ("churn_intent", False),
-    "canceled": ("churn_intent", False),
-    "cancellation": ("churn_intent", False),
-    "competitor": ("churn_intent", False),
+    "unsubscribe": ("churn_weak", False),
+    "cancel": ("churn_weak", False),
+    "cancelled": ("churn_weak", False),
+    "canceled": ("churn_weak", False),
+    "cancellation": ("churn_weak", False),
+    "competitor": ("churn_weak", False),
     "price": ("purchase_intent", False),
     "prices": ("purchase_intent", False),
     "pricing": ("purchase_intent", False),

@@ -3,6 +3,7 @@ same, so a model cannot score well by calling everything neutral)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,17 @@ def score(gold: Sequence[str], predicted: Sequence[str]) -> Scores:
     )
 
 
-def folds(n: int, k: int) -> list[list[int]]:
-    """Deterministic interleaved folds: line i goes to fold i % k (files are often sorted by
-    date or source, so contiguous blocks would not be representative)."""
-    return [list(range(f, n, k)) for f in range(k)]
+def folds(labels: Sequence[str], k: int, seed: int = 0) -> list[list[int]]:
+    """Stratified, shuffled, deterministic folds: every fold gets its share of each label
+    (files are often sorted by label, date or source; plain blocks or strides would give a
+    fold with one label only)."""
+    rnd = random.Random(seed)
+    out: list[list[int]] = [[] for _ in range(k)]
+    dealt = 0
+    for label in sorted(set(labels)):
+        members = [i for i, lab in enumerate(labels) if lab == label]
+        rnd.shuffle(members)
+        for i in members:
+            out[dealt % k].append(i)
+            dealt += 1
+    return [sorted(f) for f in out]

@@ -50,6 +50,12 @@ class TransformerBackend:
         self.tokenizer = tokenizer
         self.model = model
         self.labels = labels
+        # a model cannot read past its position table, whatever the tokenizer claims
+        limits = [MAX_TOKENS, getattr(model.config, "max_position_embeddings", MAX_TOKENS)]
+        tok_max = getattr(tokenizer, "model_max_length", None)
+        if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
+            limits.append(tok_max)
+        self.max_tokens = min(limits)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> TransformerBackend:
@@ -70,7 +76,7 @@ class TransformerBackend:
         for start in range(0, len(texts), BATCH):
             batch = [t if t.strip() else "." for t in texts[start : start + BATCH]]
             enc = self.tokenizer(
-                batch, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+                batch, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
             )
             with torch.no_grad():
                 prob = torch.softmax(self.model(**enc).logits, dim=-1).tolist()
