@@ -67,3 +67,16 @@ def test_bad_files_give_a_clear_error(tmp_path, content):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="Cannot read"):
         run("eval", str(tmp_path / "nope.tsv"))
+
+
+def test_eval_a_stored_inactive_model_by_id(tmp_path, db):
+    from rapport.intelligence.actions import sentiment_model_train
+    from rapport.intelligence.tests.factories import lexicon_obvious
+
+    model = sentiment_model_train(examples=lexicon_obvious(), folds=3).model
+    assert not model.active
+    path = write_tsv(tmp_path / "other.tsv", lexicon_obvious(5, seed=42))
+    last = json.loads(run("eval", path, "--backend", "learned", "--model", str(model.pk))[-1])
+    assert last["backend"] == "learned"
+    with pytest.raises(CommandError, match="No learned model"):
+        run("eval", path, "--backend", "learned", "--model", "999")
