@@ -49,7 +49,12 @@ class Attachment:
     url: str = ""  # where the platform serves it; fetched later, never inline
 
     def as_dict(self) -> dict[str, Any]:
-        return {"filename": self.filename, "content_type": self.content_type, "size": self.size, "url": self.url}
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "url": self.url,
+        }
 
 
 @dataclass(frozen=True)

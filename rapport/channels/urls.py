@@ -1,3 +1,18 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from rapport.channels import views
+from rapport.channels.connectors.webhook import views as webhook_views
+
+urlpatterns = [
+    path("hooks/webhook/<int:channel_id>/", webhook_views.receive, name="hook-webhook"),
+    path("settings/channels/", views.channel_list_view, name="channel-list"),
+    path("settings/channels/dead-letters/", views.dead_letter_list_view, name="dead-letters"),
+    path(
+        "settings/channels/dead-letters/<int:payload_id>/", views.dead_letter_detail_view, name="dead-letter"
+    ),
+    path(
+        "settings/channels/dead-letters/<int:payload_id>/replay/",
+        views.dead_letter_replay_view,
+        name="dead-letter-replay",
+    ),
+]

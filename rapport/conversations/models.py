@@ -45,7 +45,9 @@ class Conversation(models.Model):
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     tags = models.ManyToManyField("people.Tag", blank=True, related_name="conversations")
     person = models.ForeignKey(
         "people.Person", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
@@ -78,7 +80,9 @@ class Conversation(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["assignee", "status", "-last_message_at", "-id"], name="conv_assignee_inbox"),
+            models.Index(
+                fields=["assignee", "status", "-last_message_at", "-id"], name="conv_assignee_inbox"
+            ),
             models.Index(fields=["status", "-last_message_at", "-id"], name="conv_status_inbox"),
             models.Index(fields=["team", "status", "-last_message_at", "-id"], name="conv_team_inbox"),
             models.Index(fields=["-last_message_at", "-id"], name="conv_all_inbox"),
@@ -171,6 +175,9 @@ class DeliveryAttempt(models.Model):
     permanent = models.BooleanField(default=False)
     error = models.CharField(max_length=500, blank=True)
 
+    def __str__(self) -> str:
+        return f"attempt on message {self.message_id}: {'ok' if self.ok else self.error}"
+
 
 class CallDirection(models.TextChoices):
     INBOUND = "inbound", "Inbound"
@@ -188,14 +195,21 @@ class CallOutcome(models.TextChoices):
 class Call(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="calls")
     # The history entry that shows the call among the messages.
-    message = models.OneToOneField(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="call")
+    message = models.OneToOneField(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="call"
+    )
     direction = models.CharField(max_length=10, choices=CallDirection.choices)
     number = models.CharField(max_length=40, blank=True)
     duration_s = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=15, choices=CallOutcome.choices)
     notes = models.TextField(blank=True, max_length=20000)
-    logged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    logged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} call {self.number} ({self.get_outcome_display()})"
 
 
 class AssignMode(models.TextChoices):
@@ -246,7 +260,12 @@ class RoutingRule(models.Model):
     auto_reply = models.TextField(blank=True, max_length=5000)
     escalate = models.BooleanField(default=False)
     rr_last_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
 
     class Meta:
@@ -282,3 +301,6 @@ class Notification(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "read_at", "-created_at"], name="notif_unread")]
+
+    def __str__(self) -> str:
+        return self.text

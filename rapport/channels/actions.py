@@ -1,0 +1,150 @@
+"""Writes on channels and raw payloads."""
+
+import hashlib
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from rapport.accounts.models import Team, User
+from rapport.audit.actions import audit_record
+from rapport.audit.models import AuditEntry
+from rapport.channels.models import Channel, ChannelKind, ChannelStatus, PayloadStatus, RawPayload
+from rapport.core.errors import ActionError
+
+
+def _require_admin(actor: User) -> None:
+    if not (actor.is_active and actor.is_admin):
+        raise ActionError("Only administrators can manage channels.")
+
+
+def payload_store(
+    *, channel: Channel, body: bytes, headers: dict[str, str], delivery_id: str = ""
+) -> tuple[RawPayload, bool]:
+    """Durably keep what a platform sent, before answering it. The same delivery stored
+    twice (platform retries, concurrent duplicates) is one row: returns (row, created)."""
+    delivery_id = (delivery_id or "").strip()[:200] or "sha256:" + hashlib.sha256(body).hexdigest()
+    existing = RawPayload.objects.filter(channel=channel, delivery_id=delivery_id).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return RawPayload.objects.create(
+                channel=channel, body=body, headers=headers, delivery_id=delivery_id
+            ), True
+    except IntegrityError:
+        return RawPayload.objects.get(channel=channel, delivery_id=delivery_id), False
+
+
+def enqueue_processing(payload: RawPayload) -> None:
+    """Queue the payload after the current transaction commits. If the queue is down the
+    payload stays "received" and the recovery sweep (`rapport inbox_sweep`) picks it up."""
+    import logging
+
+    def _go() -> None:
+        from rapport.conversations.tasks import process_raw_payload
+
+        try:
+            process_raw_payload.enqueue(payload.pk)
+        except Exception:
+            logging.getLogger(__name__).exception("could not enqueue payload %s", payload.pk)
+
+    transaction.on_commit(_go)
+
+
+@transaction.atomic
+def payload_replay(*, actor: User, payload: RawPayload) -> RawPayload:
+    """Send a dead letter through the pipeline again (after fixing a connector or a channel).
+    Safe: messages already stored from it are found by their external id, not duplicated."""
+    _require_admin(actor)
+    if payload.status == PayloadStatus.PROCESSED:
+        raise ActionError("This payload was processed already.")
+    RawPayload.objects.filter(pk=payload.pk).update(
+        status=PayloadStatus.RECEIVED, replayed_by=actor, attempts=0
+    )
+    audit_record(
+        actor=actor, obj=payload, action=AuditEntry.Action.UPDATE, summary=f"Replayed payload {payload.pk}"
+    )
+    payload.refresh_from_db()
+    enqueue_processing(payload)
+    return payload
+
+
+CHANNEL_FIELDS = {"name", "team", "status", "settings", "credentials"}
+
+
+def _validate(data: dict[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    if "name" in data and not (isinstance(data["name"], str) and 0 < len(data["name"].strip()) <= 100):
+        errors["name"] = ["Between 1 and 100 characters."]
+    if "status" in data and data["status"] not in ChannelStatus.values:
+        errors["status"] = [f"Choose one of {', '.join(ChannelStatus.values)}."]
+    if "settings" in data and not isinstance(data["settings"], dict):
+        errors["settings"] = ["An object."]
+    if "credentials" in data and not isinstance(data["credentials"], dict):
+        errors["credentials"] = ["An object."]
+    if "team" in data and data["team"] is not None and not isinstance(data["team"], Team):
+        errors["team"] = ["Unknown team."]
+    if errors:
+        raise ActionError("Check the channel settings.", errors)
+
+
+@transaction.atomic
+def channel_create(
+    *,
+    actor: User,
+    kind: str,
+    name: str,
+    team: Team | None = None,
+    credentials: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Channel:
+    _require_admin(actor)
+    if kind not in ChannelKind.values:
+        raise ActionError(
+            "Unknown channel kind.", {"kind": [f"Choose one of {', '.join(ChannelKind.values)}."]}
+        )
+    data = {"name": name, "team": team, "credentials": credentials or {}, "settings": settings or {}}
+    _validate(data)
+    channel = Channel(kind=kind, name=name.strip(), team=team, settings=settings or {})
+    channel.credentials = credentials or {}
+    channel.save()
+    audit_record(
+        actor=actor, obj=channel, action=AuditEntry.Action.CREATE, summary=f"Created channel {channel.name}"
+    )
+    return channel
+
+
+@transaction.atomic
+def channel_update(*, actor: User, channel: Channel, data: dict[str, Any]) -> Channel:
+    """`credentials` replaces the stored secrets only when given (they are never shown back)."""
+    _require_admin(actor)
+    unknown = set(data) - CHANNEL_FIELDS
+    if unknown:
+        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}")
+    _validate(data)
+    changed = sorted(k for k in data if k != "credentials")
+    if "credentials" in data:
+        channel.credentials = data.pop("credentials")
+        changed.append("credentials")
+    for key, value in data.items():
+        setattr(channel, key, value.strip() if key == "name" else value)
+    if data.get("status") == ChannelStatus.ACTIVE:
+        channel.last_error = ""
+    channel.updated_at = timezone.now()
+    channel.save()
+    audit_record(
+        actor=actor, obj=channel, action=AuditEntry.Action.UPDATE, summary=f"Changed {', '.join(changed)}"
+    )
+    return channel
+
+
+@transaction.atomic
+def channel_delete(*, actor: User, channel: Channel) -> None:
+    _require_admin(actor)
+    if channel.messages.exists() or channel.payloads.exists():
+        raise ActionError("This channel has received messages; disable it instead so its history stays.")
+    audit_record(
+        actor=actor, obj=channel, action=AuditEntry.Action.DELETE, summary=f"Deleted channel {channel.name}"
+    )
+    channel.delete()

@@ -1,0 +1,68 @@
+"""Outbound HTTP for connectors, safe against SSRF: the host is resolved once, the address
+checked (no loopback, private, link-local, multicast or reserved ranges, IPv4-mapped IPv6
+unwrapped), and the connection pinned to that address, so a DNS answer cannot change between
+the check and the request. Redirects are never followed."""
+
+import http.client
+import ipaddress
+import socket
+import ssl
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from rapport.channels.base import TransportError
+
+MAX_RESPONSE = 64 * 1024
+
+
+def _check_address(addr: str) -> None:
+    ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if not ip.is_global or ip.is_multicast:
+        raise TransportError(f"Refusing to connect to a non-public address ({ip}).", permanent=True)
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, ip: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._ip = ip
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._ip, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, ip: str, timeout: float):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._ip = ip
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._ip, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def safe_post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = 10.0) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TransportError("The outbound URL must be an http(s) URL.", permanent=True)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise TransportError(f"Cannot resolve {parts.hostname}: {exc}")
+    ip = str(infos[0][4][0])
+    if not getattr(settings, "RAPPORT_WEBHOOK_ALLOW_PRIVATE", False):
+        _check_address(ip)
+    cls = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
+    conn = cls(parts.hostname, port, ip, timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read(MAX_RESPONSE)
+    except (OSError, http.client.HTTPException) as exc:
+        raise TransportError(f"Could not reach {parts.hostname}: {exc}")
+    finally:
+        conn.close()
