@@ -1,0 +1,116 @@
+"""Reads on conversations, scoped by who may see them (see the models module docstring):
+admins everything; others their teams' conversations and those assigned to them."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from rapport.accounts.models import User
+from rapport.conversations.models import OPEN_STATUSES, Conversation, Message, SlaState, Status
+from rapport.core.errors import ActionError
+from rapport.core.pagination import Page, keyset_page
+
+VIEWS = ("mine", "unassigned", "teams", "all", "sla")
+INBOX_ORDER = ["-last_message_at", "-id"]
+
+
+def visibility_q(user: User) -> Q:
+    if user.is_admin:
+        return Q()
+    return Q(team_id__in=user.team_ids()) | Q(assignee_id=user.pk)
+
+
+def conversations_visible(user: User) -> QuerySet[Conversation]:
+    if not user.is_authenticated or not user.is_active:
+        return Conversation.objects.none()
+    return Conversation.objects.filter(visibility_q(user))
+
+
+def can_edit_conversation(user: User, conversation: Conversation) -> bool:
+    return user.can_write and (
+        user.is_admin or conversation.assignee_id == user.pk or conversation.team_id in user.team_ids()
+    )
+
+
+def conversation_get(user: User, conversation_id: Any) -> Conversation:
+    try:
+        return (
+            conversations_visible(user)
+            .select_related(
+                "assignee", "team", "person", "person__organisation", "organisation", "deal", "reply_channel"
+            )
+            .get(pk=conversation_id)
+        )
+    except (Conversation.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise Http404("Not found")
+
+
+def conversation_for_edit(user: User, conversation_id: Any) -> Conversation:
+    """A conversation the user may change; one they cannot change is "not found" for writes."""
+    conversation = conversation_get(user, conversation_id)
+    if not can_edit_conversation(user, conversation):
+        raise Http404("Not found")
+    return conversation
+
+
+@dataclass
+class InboxFilters:
+    view: str = "mine"
+    status: str = "open"  # "open" = new/open/waiting; or one Status value; or "any"
+    channel: int | None = None
+    team: int | None = None
+    q: str = ""
+
+
+def inbox(
+    *, user: User, filters: InboxFilters, cursor: str | None = None, limit: int = 50
+) -> Page[Conversation]:
+    if filters.view not in VIEWS:
+        raise ActionError("Unknown inbox view.", {"view": [f"Choose one of {', '.join(VIEWS)}."]})
+    qs = conversations_visible(user)
+    if filters.view == "mine":
+        qs = qs.filter(assignee_id=user.pk)
+    elif filters.view == "unassigned":
+        qs = qs.filter(assignee__isnull=True)
+    elif filters.view == "teams":
+        qs = qs.filter(team_id__in=user.team_ids())
+    elif filters.view == "sla":
+        qs = qs.filter(sla_state__in=[SlaState.AT_RISK, SlaState.BREACHED])
+    if filters.status == "open":
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    elif filters.status in Status.values:
+        qs = qs.filter(status=filters.status)
+    elif filters.status not in ("any", ""):
+        raise ActionError("Unknown status.", {"status": [f"open, any or one of {', '.join(Status.values)}."]})
+    if filters.channel:
+        qs = qs.filter(channels__id=filters.channel)
+    if filters.team:
+        qs = qs.filter(team_id=filters.team)
+    if filters.q:
+        qs = qs.filter(subject__icontains=filters.q[:100])
+    qs = qs.select_related("assignee", "person", "team", "reply_channel")
+    return keyset_page(qs, INBOX_ORDER, cursor, limit)
+
+
+def messages_of(conversation: Conversation, *, after: int = 0, limit: int = 500) -> list[Message]:
+    return list(
+        Message.objects.filter(conversation=conversation, pk__gt=after)
+        .select_related("channel", "author_user")
+        .order_by("id")[:limit]
+    )
+
+
+def person_conversations(
+    user: User, person_id: int | None, *, exclude: int | None = None, limit: int = 20
+) -> list[Conversation]:
+    if person_id is None:
+        return []
+    qs = (
+        conversations_visible(user)
+        .filter(person_id=person_id)
+        .exclude(pk=exclude)
+        .prefetch_related("channels")
+    )
+    return list(qs.order_by("-last_message_at", "-id")[:limit])
