@@ -1,6 +1,6 @@
 """Activities: notes, calls, meetings, tasks and emails, on a person, organisation or deal."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.db import transaction
 from django.db.models import prefetch_related_objects
@@ -83,7 +83,7 @@ class ActivityQuery(Schema):
     person: Id | None = None
     organisation: Id | None = None
     deal: Id | None = None
-    kind: Text(10) = Field("", description="note, call, meeting, task or email.")
+    kind: Annotated[str, Text(10)] = Field("", description="note, call, meeting, task or email.")
 
 
 @router.get("/activities", response=ActivityPage, tags=["Activities"])

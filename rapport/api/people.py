@@ -4,7 +4,7 @@ Reads start from the selectors (so access is decided before anything is loaded);
 the record with `get_editable` and go through the actions. A record the caller may not see is
 a 404, for reads and writes alike."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
@@ -144,13 +144,13 @@ def _person_out(user: Any, person_id: int) -> dict[str, Any]:
 
 
 class PersonQuery(Schema):
-    q: Text(200) = Field("", description="Prefix of a name, or of an email/phone/handle.")
+    q: Annotated[str, Text(200)] = Field("", description="Prefix of a name, or of an email/phone/handle.")
     organisation: Id | None = None
-    tag: Text(60) = ""
+    tag: Annotated[str, Text(60)] = ""
     owner: Id | None = None
     vip: bool | None = None
     needs_review: bool | None = None
-    sort: Text(20) = Field("name", description="name, -name, created or -created.")
+    sort: Annotated[str, Text(20)] = Field("name", description="name, -name, created or -created.")
 
 
 @router.get("/people", response=PersonPage, tags=["People"])
@@ -392,11 +392,13 @@ def _check_parent(org: Organisation | None, parent: Organisation | None) -> None
 
 
 class OrgQuery(Schema):
-    q: Text(200) = Field("", description="Prefix of the name, or of a domain like example.com.")
-    industry: Text(100) = ""
-    tag: Text(60) = ""
+    q: Annotated[str, Text(200)] = Field(
+        "", description="Prefix of the name, or of a domain like example.com."
+    )
+    industry: Annotated[str, Text(100)] = ""
+    tag: Annotated[str, Text(60)] = ""
     owner: Id | None = None
-    sort: Text(20) = Field("name", description="name, -name, created or -created.")
+    sort: Annotated[str, Text(20)] = Field("name", description="name, -name, created or -created.")
 
 
 @router.get("/organisations", response=OrganisationPage, tags=["Organisations"])
@@ -514,7 +516,7 @@ def me(request: HttpRequest) -> dict[str, Any]:
 @router.get("/search", response=SearchOut, tags=["Search"])
 def search(
     request: HttpRequest,
-    q: Text(200) = "",
+    q: Annotated[str, Text(200)] = "",
     limit: int = Query(8, ge=1, le=50),
 ) -> dict[str, Any]:
     """People, organisations, deals and activities the caller may see, by prefix."""

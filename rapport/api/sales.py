@@ -3,7 +3,7 @@
 Amounts are decimals serialised as strings ("12500.00") so no client loses cents to floats."""
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from django.db import transaction
 from django.db.models import prefetch_related_objects
@@ -198,13 +198,15 @@ def _deal_out(user: Any, deal_id: int) -> dict[str, Any]:
 
 
 class DealQuery(Schema):
-    q: Text(200) = Field("", description="Prefix of the deal name.")
-    status: Text(10) = Field("", description="open, won or lost.")
+    q: Annotated[str, Text(200)] = Field("", description="Prefix of the deal name.")
+    status: Annotated[str, Text(10)] = Field("", description="open, won or lost.")
     pipeline: Id | None = None
     stage: Id | None = None
     owner: Id | None = None
     organisation: Id | None = None
-    sort: Text(20) = Field("-created", description="name, created, -created, amount or -amount.")
+    sort: Annotated[str, Text(20)] = Field(
+        "-created", description="name, created, -created, amount or -amount."
+    )
 
 
 @router.get("/deals", response=DealPage, tags=["Deals"])

@@ -6,9 +6,12 @@ ignored). String limits mirror the model columns, so oversized input is refused 
 reaches a database that would truncate it or fail with a 500."""
 
 import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
+from annotated_types import GroupedMetadata
 from django.utils import timezone
 from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
@@ -25,8 +28,16 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def Text(max_length: int) -> Any:  # noqa: N802 - reads like a type in signatures
-    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_no_nul)]
+@dataclass(frozen=True, slots=True)
+class Text(GroupedMetadata):
+    """`Annotated[str, Text(100)]`: at most 100 characters and no NUL. A metadata object
+    rather than a function returning a type, so type checkers still see a plain `str`."""
+
+    max_length: int
+
+    def __iter__(self) -> Iterator[object]:
+        yield StringConstraints(max_length=self.max_length)
+        yield AfterValidator(_no_nul)
 
 
 def _sane_datetime(value: dt.datetime) -> dt.datetime:
@@ -48,7 +59,7 @@ DateTime = Annotated[dt.datetime, AfterValidator(_sane_datetime)]
 Date = Annotated[dt.date, AfterValidator(_sane_date)]
 Amount = Annotated[Decimal, Field(ge=0, lt=Decimal("1e12"), allow_inf_nan=False)]
 Visibility = Annotated[str, StringConstraints(max_length=10)]
-TagName = Text(60)
+TagName = Annotated[str, Text(60)]
 
 CustomValue = (
     Annotated[str, StringConstraints(max_length=2000), AfterValidator(_no_nul)]
@@ -148,9 +159,9 @@ class AccessIn(InputSchema):
 
 
 class IdentityIn(InputSchema):
-    kind: Text(12)
-    value: Text(400)
-    label: Text(30) = ""
+    kind: Annotated[str, Text(12)]
+    value: Annotated[str, Text(400)]
+    label: Annotated[str, Text(30)] = ""
 
 
 class IdentityOut(Schema):
@@ -163,12 +174,12 @@ class IdentityOut(Schema):
 
 
 class PersonCreate(AccessIn):
-    first_name: Text(100) = ""
-    last_name: Text(100) = ""
-    title: Text(150) = ""
+    first_name: Annotated[str, Text(100)] = ""
+    last_name: Annotated[str, Text(100)] = ""
+    title: Annotated[str, Text(150)] = ""
     organisation: Id | None = None
-    bio: Text(20000) = ""
-    language: Text(10) = ""
+    bio: Annotated[str, Text(20000)] = ""
+    language: Annotated[str, Text(10)] = ""
     is_vip: bool = False
     identities: list[IdentityIn] = Field(default_factory=list, max_length=50)
     tags: list[TagName] = Field(default_factory=list, max_length=50)
@@ -176,12 +187,12 @@ class PersonCreate(AccessIn):
 
 
 class PersonPatch(AccessIn):
-    first_name: Text(100) | None = None
-    last_name: Text(100) | None = None
-    title: Text(150) | None = None
+    first_name: Annotated[str, Text(100)] | None = None
+    last_name: Annotated[str, Text(100)] | None = None
+    title: Annotated[str, Text(150)] | None = None
     organisation: Id | None = None
-    bio: Text(20000) | None = None
-    language: Text(10) | None = None
+    bio: Annotated[str, Text(20000)] | None = None
+    language: Annotated[str, Text(10)] | None = None
     is_vip: bool | None = None
     tags: list[TagName] | None = Field(None, max_length=50)
     custom: Custom | None = None
@@ -209,7 +220,7 @@ class PersonOut(AccessOut):
 
 class RelationshipIn(InputSchema):
     to_person: Id
-    kind: Text(20)
+    kind: Annotated[str, Text(20)]
     strength: int = Field(50, ge=0, le=100)
 
 
@@ -227,26 +238,26 @@ class RelationshipOut(Schema):
 
 
 class OrganisationCreate(AccessIn):
-    name: Text(200)
-    domains: list[Text(253)] = Field(default_factory=list, max_length=20)
-    industry: Text(100) = ""
+    name: Annotated[str, Text(200)]
+    domains: list[Annotated[str, Text(253)]] = Field(default_factory=list, max_length=20)
+    industry: Annotated[str, Text(100)] = ""
     employees: int | None = Field(None, ge=0, le=2**31 - 1)
-    website: Text(300) = ""
-    phone: Text(40) = ""
-    description: Text(20000) = ""
+    website: Annotated[str, Text(300)] = ""
+    phone: Annotated[str, Text(40)] = ""
+    description: Annotated[str, Text(20000)] = ""
     parent: Id | None = None
     tags: list[TagName] = Field(default_factory=list, max_length=50)
     custom: Custom = Field(default_factory=dict)
 
 
 class OrganisationPatch(AccessIn):
-    name: Text(200) | None = None
-    domains: list[Text(253)] | None = Field(None, max_length=20)
-    industry: Text(100) | None = None
+    name: Annotated[str, Text(200)] | None = None
+    domains: list[Annotated[str, Text(253)]] | None = Field(None, max_length=20)
+    industry: Annotated[str, Text(100)] | None = None
     employees: int | None = Field(None, ge=0, le=2**31 - 1)
-    website: Text(300) | None = None
-    phone: Text(40) | None = None
-    description: Text(20000) | None = None
+    website: Annotated[str, Text(300)] | None = None
+    phone: Annotated[str, Text(40)] | None = None
+    description: Annotated[str, Text(20000)] | None = None
     parent: Id | None = None
     tags: list[TagName] | None = Field(None, max_length=50)
     custom: Custom | None = None
@@ -271,7 +282,7 @@ class OrganisationOut(AccessOut):
 
 
 class StageIn(InputSchema):
-    name: Text(100)
+    name: Annotated[str, Text(100)]
     probability: int = Field(10, ge=0, le=100)
     is_won: bool = False
     is_lost: bool = False
@@ -287,7 +298,7 @@ class StageOut(Schema):
 
 
 class PipelineIn(InputSchema):
-    name: Text(100)
+    name: Annotated[str, Text(100)]
     is_default: bool = False
     stages: list[StageIn] = Field(min_length=1, max_length=30)
 
@@ -302,7 +313,7 @@ class PipelineOut(Schema):
 
 class ParticipantIn(InputSchema):
     person: Id
-    role: Text(60) = ""
+    role: Annotated[str, Text(60)] = ""
 
 
 class ParticipantOut(Schema):
@@ -311,27 +322,27 @@ class ParticipantOut(Schema):
 
 
 class DealCreate(AccessIn):
-    name: Text(200)
+    name: Annotated[str, Text(200)]
     pipeline: Id | None = None
     stage: Id | None = None
     amount: Amount = Decimal("0")
-    currency: Text(3) = "EUR"
+    currency: Annotated[str, Text(3)] = "EUR"
     expected_close: Date | None = None
     organisation: Id | None = None
-    description: Text(20000) = ""
+    description: Annotated[str, Text(20000)] = ""
     participants: list[ParticipantIn] = Field(default_factory=list, max_length=50)
 
 
 class DealPatch(AccessIn):
-    name: Text(200) | None = None
+    name: Annotated[str, Text(200)] | None = None
     pipeline: Id | None = None
     stage: Id | None = None
     amount: Amount | None = None
-    currency: Text(3) | None = None
+    currency: Annotated[str, Text(3)] | None = None
     expected_close: Date | None = None
     organisation: Id | None = None
-    description: Text(20000) | None = None
-    lost_reason: Text(200) | None = None
+    description: Annotated[str, Text(20000)] | None = None
+    lost_reason: Annotated[str, Text(200)] | None = None
 
 
 class DealMove(InputSchema):
@@ -366,10 +377,10 @@ class DealOut(AccessOut):
 
 
 class ProductIn(InputSchema):
-    name: Text(200)
-    sku: Text(60)
+    name: Annotated[str, Text(200)]
+    sku: Annotated[str, Text(60)]
     price: Amount = Decimal("0")
-    currency: Text(3) = "EUR"
+    currency: Annotated[str, Text(3)] = "EUR"
     is_subscription: bool = False
 
 
@@ -409,35 +420,35 @@ class OrderOut(Schema):
 
 
 class ActivityCreate(InputSchema):
-    kind: Text(10)
-    subject: Text(300) = ""
-    body: Text(100000) = ""
+    kind: Annotated[str, Text(10)]
+    subject: Annotated[str, Text(300)] = ""
+    body: Annotated[str, Text(100000)] = ""
     person: Id | None = None
     organisation: Id | None = None
     deal: Id | None = None
     occurred_at: DateTime | None = None
-    call_direction: Text(10) = ""
+    call_direction: Annotated[str, Text(10)] = ""
     call_duration_s: int | None = Field(None, ge=0, le=86400)
-    call_outcome: Text(15) = ""
-    phone_number: Text(40) = ""
+    call_outcome: Annotated[str, Text(15)] = ""
+    phone_number: Annotated[str, Text(40)] = ""
     ends_at: DateTime | None = None
-    location: Text(200) = ""
+    location: Annotated[str, Text(200)] = ""
     due_at: DateTime | None = None
     assignee: Id | None = None
-    email_from: Text(320) = ""
-    email_to: Text(2000) = ""
+    email_from: Annotated[str, Text(320)] = ""
+    email_to: Annotated[str, Text(2000)] = ""
     visibility: Visibility = "everyone"
 
 
 class ActivityPatch(InputSchema):
-    subject: Text(300) | None = None
-    body: Text(100000) | None = None
+    subject: Annotated[str, Text(300)] | None = None
+    body: Annotated[str, Text(100000)] | None = None
     occurred_at: DateTime | None = None
-    call_direction: Text(10) | None = None
+    call_direction: Annotated[str, Text(10)] | None = None
     call_duration_s: int | None = Field(None, ge=0, le=86400)
-    call_outcome: Text(15) | None = None
+    call_outcome: Annotated[str, Text(15)] | None = None
     ends_at: DateTime | None = None
-    location: Text(200) | None = None
+    location: Annotated[str, Text(200)] | None = None
     due_at: DateTime | None = None
     assignee: Id | None = None
     visibility: Visibility | None = None
