@@ -4,7 +4,6 @@ import json
 
 import pytest
 from django.test import Client
-from django.urls import Resolver404, resolve
 
 from rapport.accounts.models import ApiToken
 from rapport.intelligence.actions import sentiment_model_train
@@ -14,11 +13,7 @@ from rapport.intelligence.tests.factories import separable
 
 
 @pytest.fixture(autouse=True)
-def _urls(settings):
-    try:
-        resolve("/api/v1/intelligence/models")
-    except Resolver404:
-        settings.ROOT_URLCONF = "rapport.intelligence.tests.api_urls"
+def _fresh_model_cache():
     forget_active_model()
     yield
     forget_active_model()
