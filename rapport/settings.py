@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rapport.activities",
     "rapport.conversations",
     "rapport.channels",
+    "rapport.listening",
     "rapport.imports",
     "rapport.intelligence",
     "rapport.web",

@@ -18,7 +18,7 @@ install_error_handlers(api)
 
 
 def _register() -> None:
-    from rapport.api import activities, capture, conversations, imports, intelligence, people, sales
+    from rapport.api import activities, capture, conversations, imports, intelligence, listening, people, sales
 
     # capture first: its literal paths (/people/merge) must win over /people/{id}.
     api.add_router("/", capture.router)
@@ -28,6 +28,7 @@ def _register() -> None:
     api.add_router("/", imports.router)
     api.add_router("/", conversations.router)
     api.add_router("/", intelligence.router)
+    api.add_router("/", listening.router)
 
 
 _register()

@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("rapport.imports.urls")),
     path("", include("rapport.conversations.urls")),
     path("", include("rapport.channels.urls")),
+    path("", include("rapport.listening.urls")),
 ]
