@@ -4,7 +4,6 @@ from typing import Annotated, Any
 
 from django.db import transaction
 from django.db.models import prefetch_related_objects
-from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
@@ -31,6 +30,7 @@ from rapport.api.schemas import (
 )
 from rapport.core.access import get_editable
 from rapport.core.errors import ActionError
+from rapport.core.http import ApiRequest
 from rapport.core.pagination import CAP
 from rapport.people.models import Organisation, Person
 from rapport.people.selectors import organisations_visible, people_visible
@@ -88,7 +88,7 @@ class ActivityQuery(Schema):
 
 @router.get("/activities", response=ActivityPage, tags=["Activities"])
 def list_activities(
-    request: HttpRequest, filters: Query[ActivityQuery], page: Query[PageParams]
+    request: ApiRequest, filters: Query[ActivityQuery], page: Query[PageParams]
 ) -> dict[str, Any]:
     """Newest first, like the timeline."""
     user = request.auth
@@ -123,14 +123,14 @@ def list_activities(
 
 
 @router.get("/tasks", response=list[ActivityOut], tags=["Activities"])
-def my_open_tasks(request: HttpRequest, limit: int = Query(50, ge=1, le=200)) -> list[dict[str, Any]]:
+def my_open_tasks(request: ApiRequest, limit: int = Query(50, ge=1, le=200)) -> list[dict[str, Any]]:
     """Open tasks assigned to the caller, soonest due first."""
     user = request.auth
     return _activities_out(user, open_tasks(user=user, limit=limit))
 
 
 @router.post("/activities", response={201: ActivityOut}, tags=["Activities"])
-def create_activity(request: HttpRequest, payload: ActivityCreate) -> Status[dict[str, Any]]:
+def create_activity(request: ApiRequest, payload: ActivityCreate) -> Status[dict[str, Any]]:
     """Log an activity on a person, an organisation and/or a deal the caller may see."""
     user = require_writer(request)
     with transaction.atomic():
@@ -161,13 +161,13 @@ def create_activity(request: HttpRequest, payload: ActivityCreate) -> Status[dic
 
 
 @router.get("/activities/{activity_id}", response=ActivityOut, tags=["Activities"])
-def get_activity(request: HttpRequest, activity_id: int) -> dict[str, Any]:
+def get_activity(request: ApiRequest, activity_id: int) -> dict[str, Any]:
     return _activity_out(request.auth, activity_id)
 
 
 @router.patch("/activities/{activity_id}", response=ActivityOut, tags=["Activities"])
 def update_activity(
-    request: HttpRequest, activity_id: int, payload: ActivityPatch, version: int | None = None
+    request: ApiRequest, activity_id: int, payload: ActivityPatch, version: int | None = None
 ) -> dict[str, Any]:
     """Change some fields. Pass `?version=N` (or `If-Match: "N"`) for a 409 instead of
     overwriting a newer save. Complete a task with POST /activities/{id}/complete."""
@@ -196,7 +196,7 @@ def update_activity(
 
 
 @router.post("/activities/{activity_id}/complete", response=ActivityOut, tags=["Activities"])
-def complete_task(request: HttpRequest, activity_id: int, payload: TaskComplete) -> dict[str, Any]:
+def complete_task(request: ApiRequest, activity_id: int, payload: TaskComplete) -> dict[str, Any]:
     """Mark a task done (or, with `{"done": false}`, open again)."""
     user = require_writer(request)
     with transaction.atomic():
@@ -206,7 +206,7 @@ def complete_task(request: HttpRequest, activity_id: int, payload: TaskComplete)
 
 
 @router.delete("/activities/{activity_id}", response={204: None}, tags=["Activities"])
-def delete_activity(request: HttpRequest, activity_id: int) -> Status[None]:
+def delete_activity(request: ApiRequest, activity_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         activity = get_editable(Activity, user, activity_id, activities_visible(user))

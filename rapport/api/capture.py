@@ -6,7 +6,7 @@ the same text previews to."""
 
 from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
@@ -14,6 +14,7 @@ from pydantic import Field
 from rapport.api.schemas import require_writer
 from rapport.core.access import get_visible
 from rapport.core.errors import ActionError
+from rapport.core.http import ApiRequest
 from rapport.people.duplicates import find_duplicates
 from rapport.people.merge import organisation_merge, person_merge
 from rapport.people.models import Organisation, Person, Source
@@ -161,7 +162,7 @@ def _save_out(outcomes: list[SaveOutcome]) -> dict[str, Any]:
 
 
 @router.post("/quick-add/parse", response=ParseOut)
-def quick_add_parse(request: HttpRequest, payload: TextIn) -> dict[str, Any]:
+def quick_add_parse(request: ApiRequest, payload: TextIn) -> dict[str, Any]:
     """What saving this text would do: parsed fields, identities, and existing people or
     organisations it would be linked to. Nothing is written."""
     result = parse_for(payload.text)
@@ -175,7 +176,7 @@ def quick_add_parse(request: HttpRequest, payload: TextIn) -> dict[str, Any]:
 
 
 @router.post("/quick-add", response={201: SaveOut})
-def quick_add_save(request: HttpRequest, payload: TextIn) -> Status:
+def quick_add_save(request: ApiRequest, payload: TextIn) -> Status:
     """Create (or add to) the people in one line, a signature or pasted vCards. A line or
     signature with any error saves nothing (400)."""
     user = require_writer(request)
@@ -184,7 +185,7 @@ def quick_add_save(request: HttpRequest, payload: TextIn) -> Status:
 
 
 @router.get("/people/{person_id}/vcard", response={200: None})
-def person_vcard(request: HttpRequest, person_id: int) -> HttpResponse:
+def person_vcard(request: ApiRequest, person_id: int) -> HttpResponse:
     qs = (
         people_visible(request.auth)
         .select_related("organisation")
@@ -203,7 +204,7 @@ def person_vcard(request: HttpRequest, person_id: int) -> HttpResponse:
         "requestBody": {"content": {"text/vcard": {"schema": {"type": "string"}}}, "required": True}
     },
 )
-def vcard_import(request: HttpRequest) -> dict[str, Any]:
+def vcard_import(request: ApiRequest) -> dict[str, Any]:
     """Import vCards sent as the raw request body (`Content-Type: text/vcard`). Each card is
     saved on its own; failed cards are listed with their errors."""
     user = require_writer(request)
@@ -222,7 +223,7 @@ class DuplicateParams(Schema):
 
 
 @router.get("/duplicates", response=list[PairOut])
-def duplicates(request: HttpRequest, params: Query[DuplicateParams]) -> list[dict[str, Any]]:
+def duplicates(request: ApiRequest, params: Query[DuplicateParams]) -> list[dict[str, Any]]:
     """Likely duplicate pairs among the people the caller may see, best first."""
 
     def ref(p: Person) -> dict[str, Any]:
@@ -240,7 +241,7 @@ def duplicates(request: HttpRequest, params: Query[DuplicateParams]) -> list[dic
 
 
 @router.post("/people/merge", response=MergeOut)
-def people_merge(request: HttpRequest, payload: MergeIn) -> dict[str, Any]:
+def people_merge(request: ApiRequest, payload: MergeIn) -> dict[str, Any]:
     """Merge `other_id` into `survivor_id`; both must be editable by the caller (else 404)."""
     user = require_writer(request)
     survivor = get_visible(Person, user, payload.survivor_id, people_visible(user))
@@ -252,7 +253,7 @@ def people_merge(request: HttpRequest, payload: MergeIn) -> dict[str, Any]:
 
 
 @router.post("/organisations/merge", response=MergeOut)
-def organisations_merge(request: HttpRequest, payload: MergeIn) -> dict[str, Any]:
+def organisations_merge(request: ApiRequest, payload: MergeIn) -> dict[str, Any]:
     """Merge organisation `other_id` into `survivor_id` (people, deals, orders, activities,
     domains and subsidiaries move)."""
     user = require_writer(request)

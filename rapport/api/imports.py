@@ -8,13 +8,13 @@ export and the lists."""
 
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 from ninja.responses import Status
 
 from rapport.accounts.models import Team
 from rapport.core.errors import ActionError
+from rapport.core.http import ApiRequest
 from rapport.imports import actions, export
 from rapport.imports.models import ImportJob
 from rapport.imports.selectors import job_for, job_status, jobs_visible
@@ -88,12 +88,12 @@ def _out(job: ImportJob) -> dict[str, Any]:
 
 
 @router.get("/imports", response=list[ImportOut])
-def list_imports(request: HttpRequest) -> list[dict[str, Any]]:
+def list_imports(request: ApiRequest) -> list[dict[str, Any]]:
     return [_out(job) for job in jobs_visible(request.user).select_related("owner")[:50]]
 
 
 @router.post("/imports", response={201: ImportOut})
-def create_import(request: HttpRequest, kind: Form[str], file: File[UploadedFile]) -> Status[dict[str, Any]]:
+def create_import(request: ApiRequest, kind: Form[str], file: File[UploadedFile]) -> Status[dict[str, Any]]:
     job = actions.job_create(
         actor=request.user, kind=kind, chunks=file.chunks(), original_name=file.name or ""
     )
@@ -101,12 +101,12 @@ def create_import(request: HttpRequest, kind: Form[str], file: File[UploadedFile
 
 
 @router.get("/imports/{job_id}", response=ImportOut)
-def get_import(request: HttpRequest, job_id: int) -> dict[str, Any]:
+def get_import(request: ApiRequest, job_id: int) -> dict[str, Any]:
     return _out(job_for(user=request.user, job_id=job_id))
 
 
 @router.put("/imports/{job_id}/mapping", response=ImportOut)
-def set_mapping(request: HttpRequest, job_id: int, payload: MappingIn) -> dict[str, Any]:
+def set_mapping(request: ApiRequest, job_id: int, payload: MappingIn) -> dict[str, Any]:
     """Save the mapping and options and start the dry run (poll GET /imports/{id})."""
     job = job_for(user=request.user, job_id=job_id)
     team = None
@@ -126,7 +126,7 @@ def set_mapping(request: HttpRequest, job_id: int, payload: MappingIn) -> dict[s
 
 
 @router.post("/imports/{job_id}/dry-run", response=ImportOut)
-def dry_run(request: HttpRequest, job_id: int) -> dict[str, Any]:
+def dry_run(request: ApiRequest, job_id: int) -> dict[str, Any]:
     """Run the dry run again with the current mapping."""
     job = job_for(user=request.user, job_id=job_id)
     job = actions.job_configure(
@@ -140,7 +140,7 @@ def dry_run(request: HttpRequest, job_id: int) -> dict[str, Any]:
 
 
 @router.post("/imports/{job_id}/start", response=ImportOut)
-def start_import(request: HttpRequest, job_id: int) -> dict[str, Any]:
+def start_import(request: ApiRequest, job_id: int) -> dict[str, Any]:
     job = job_for(user=request.user, job_id=job_id)
     return _out(actions.job_start(actor=request.user, job=job))
 
@@ -150,7 +150,7 @@ def start_import(request: HttpRequest, job_id: int) -> dict[str, Any]:
     response={200: None},
     openapi_extra={"responses": {200: {"content": {"text/csv": {}}}}},
 )
-def import_errors(request: HttpRequest, job_id: int) -> Any:
+def import_errors(request: ApiRequest, job_id: int) -> Any:
     return error_report_response(job_for(user=request.user, job_id=job_id))
 
 
@@ -170,7 +170,7 @@ def import_errors(request: HttpRequest, job_id: int) -> Any:
     },
 )
 def export_records(
-    request: HttpRequest,
+    request: ApiRequest,
     kind: Literal["people", "organisations", "deals", "activities"],
     format: Literal["csv", "xlsx"] = "csv",
 ) -> Any:  # noqa: A002

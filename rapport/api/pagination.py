@@ -7,13 +7,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
+from django.db.models import Model
 from ninja import Schema
 from pydantic import Field
 
 from rapport.core.errors import ActionError
 from rapport.core.pagination import Page
 
-T = TypeVar("T")
+T = TypeVar("T", bound=Model)
 
 MAX_LIMIT = 200
 

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
-from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
@@ -43,6 +42,7 @@ from rapport.audit.actions import audit_record
 from rapport.audit.models import AuditEntry
 from rapport.core.access import get_editable, get_visible
 from rapport.core.errors import ActionError
+from rapport.core.http import ApiRequest
 from rapport.people import actions
 from rapport.people.identities import IdentityError, normalise
 from rapport.people.models import (
@@ -154,7 +154,7 @@ class PersonQuery(Schema):
 
 
 @router.get("/people", response=PersonPage, tags=["People"])
-def list_people(request: HttpRequest, filters: Query[PersonQuery], page: Query[PageParams]) -> dict[str, Any]:
+def list_people(request: ApiRequest, filters: Query[PersonQuery], page: Query[PageParams]) -> dict[str, Any]:
     user = request.auth
     result = fetch_page(
         lambda: person_list(
@@ -166,7 +166,7 @@ def list_people(request: HttpRequest, filters: Query[PersonQuery], page: Query[P
 
 
 @router.post("/people", response={201: PersonOut}, tags=["People"])
-def create_person(request: HttpRequest, payload: PersonCreate) -> Status[dict[str, Any]]:
+def create_person(request: ApiRequest, payload: PersonCreate) -> Status[dict[str, Any]]:
     user = require_writer(request)
     with transaction.atomic():
         person = actions.person_create(
@@ -195,13 +195,13 @@ def create_person(request: HttpRequest, payload: PersonCreate) -> Status[dict[st
 
 
 @router.get("/people/{person_id}", response=PersonOut, tags=["People"])
-def get_person(request: HttpRequest, person_id: int) -> dict[str, Any]:
+def get_person(request: ApiRequest, person_id: int) -> dict[str, Any]:
     return _person_out(request.auth, person_id)
 
 
 @router.patch("/people/{person_id}", response=PersonOut, tags=["People"])
 def update_person(
-    request: HttpRequest, person_id: int, payload: PersonPatch, version: int | None = None
+    request: ApiRequest, person_id: int, payload: PersonPatch, version: int | None = None
 ) -> dict[str, Any]:
     """Change some fields. Pass `?version=N` (or `If-Match: "N"`) to refuse the change with a
     409 if someone saved the person since version N."""
@@ -232,7 +232,7 @@ def update_person(
 
 
 @router.delete("/people/{person_id}", response={204: None}, tags=["People"])
-def delete_person(request: HttpRequest, person_id: int) -> Status[None]:
+def delete_person(request: ApiRequest, person_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         person = get_editable(Person, user, person_id, people_visible(user))
@@ -241,7 +241,7 @@ def delete_person(request: HttpRequest, person_id: int) -> Status[None]:
 
 
 @router.post("/people/{person_id}/identities", response={201: IdentityOut}, tags=["People"])
-def add_identity(request: HttpRequest, person_id: int, payload: IdentityIn) -> Status[dict[str, Any]]:
+def add_identity(request: ApiRequest, person_id: int, payload: IdentityIn) -> Status[dict[str, Any]]:
     user = require_writer(request)
     with transaction.atomic():
         person = get_editable(Person, user, person_id, people_visible(user))
@@ -252,7 +252,7 @@ def add_identity(request: HttpRequest, person_id: int, payload: IdentityIn) -> S
 
 
 @router.delete("/people/{person_id}/identities/{identity_id}", response={204: None}, tags=["People"])
-def remove_identity(request: HttpRequest, person_id: int, identity_id: int) -> Status[None]:
+def remove_identity(request: ApiRequest, person_id: int, identity_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         person = get_editable(Person, user, person_id, people_visible(user))
@@ -271,7 +271,7 @@ def get_visible_identity(person: Person, identity_id: int) -> Identity:
 
 
 @router.get("/people/{person_id}/relationships", response=list[RelationshipOut], tags=["People"])
-def list_relationships(request: HttpRequest, person_id: int) -> list[dict[str, Any]]:
+def list_relationships(request: ApiRequest, person_id: int) -> list[dict[str, Any]]:
     """Both directions; links to people the caller may not see are left out."""
     user = request.auth
     person = get_visible(Person, user, person_id, people_visible(user))
@@ -298,7 +298,7 @@ def list_relationships(request: HttpRequest, person_id: int) -> list[dict[str, A
 
 
 @router.post("/people/{person_id}/relationships", response={201: RelationshipOut}, tags=["People"])
-def add_relationship(request: HttpRequest, person_id: int, payload: RelationshipIn) -> Status[dict[str, Any]]:
+def add_relationship(request: ApiRequest, person_id: int, payload: RelationshipIn) -> Status[dict[str, Any]]:
     user = require_writer(request)
     if payload.kind not in RelationshipKind.values:
         raise ActionError(
@@ -378,7 +378,8 @@ def _check_parent(org: Organisation | None, parent: Organisation | None) -> None
     """An organisation may not end up above itself: walk up from the new parent."""
     if org is None or parent is None:
         return
-    seen, current = set(), parent
+    seen: set[int] = set()
+    current: Organisation | None = parent
     while current is not None and current.pk not in seen:
         if current.pk == org.pk:
             raise ActionError(
@@ -403,7 +404,7 @@ class OrgQuery(Schema):
 
 @router.get("/organisations", response=OrganisationPage, tags=["Organisations"])
 def list_organisations(
-    request: HttpRequest, filters: Query[OrgQuery], page: Query[PageParams]
+    request: ApiRequest, filters: Query[OrgQuery], page: Query[PageParams]
 ) -> dict[str, Any]:
     user = request.auth
     result = fetch_page(
@@ -416,7 +417,7 @@ def list_organisations(
 
 
 @router.post("/organisations", response={201: OrganisationOut}, tags=["Organisations"])
-def create_organisation(request: HttpRequest, payload: OrganisationCreate) -> Status[dict[str, Any]]:
+def create_organisation(request: ApiRequest, payload: OrganisationCreate) -> Status[dict[str, Any]]:
     user = require_writer(request)
     with transaction.atomic():
         org = actions.organisation_create(
@@ -438,13 +439,13 @@ def create_organisation(request: HttpRequest, payload: OrganisationCreate) -> St
 
 
 @router.get("/organisations/{org_id}", response=OrganisationOut, tags=["Organisations"])
-def get_organisation(request: HttpRequest, org_id: int) -> dict[str, Any]:
+def get_organisation(request: ApiRequest, org_id: int) -> dict[str, Any]:
     return _org_out(request.auth, org_id)
 
 
 @router.patch("/organisations/{org_id}", response=OrganisationOut, tags=["Organisations"])
 def update_organisation(
-    request: HttpRequest, org_id: int, payload: OrganisationPatch, version: int | None = None
+    request: ApiRequest, org_id: int, payload: OrganisationPatch, version: int | None = None
 ) -> dict[str, Any]:
     """Change some fields; `domains`, `tags` and `custom` replace the whole list/dict. Pass
     `?version=N` (or `If-Match: "N"`) for a 409 instead of overwriting a newer save."""
@@ -489,7 +490,7 @@ def _domains_set(*, actor: Any, org: Organisation, domains: list[str]) -> None:
 
 
 @router.delete("/organisations/{org_id}", response={204: None}, tags=["Organisations"])
-def delete_organisation(request: HttpRequest, org_id: int) -> Status[None]:
+def delete_organisation(request: ApiRequest, org_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         org = get_editable(Organisation, user, org_id, organisations_visible(user))
@@ -501,7 +502,7 @@ def delete_organisation(request: HttpRequest, org_id: int) -> Status[None]:
 
 
 @router.get("/me", response=MeOut, tags=["Me"])
-def me(request: HttpRequest) -> dict[str, Any]:
+def me(request: ApiRequest) -> dict[str, Any]:
     user = request.auth
     return {
         "user": user_ref(user),
@@ -515,7 +516,7 @@ def me(request: HttpRequest) -> dict[str, Any]:
 
 @router.get("/search", response=SearchOut, tags=["Search"])
 def search(
-    request: HttpRequest,
+    request: ApiRequest,
     q: Annotated[str, Text(200)] = "",
     limit: int = Query(8, ge=1, le=50),
 ) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from django.db import transaction
 from django.db.models import prefetch_related_objects
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.responses import Status
@@ -44,6 +44,7 @@ from rapport.audit.actions import audit_record
 from rapport.audit.models import AuditEntry
 from rapport.core.access import get_editable, get_visible
 from rapport.core.errors import ActionError
+from rapport.core.http import ApiRequest
 from rapport.core.pagination import keyset_page
 from rapport.people.models import Organisation, Person
 from rapport.people.selectors import organisations_visible, people_visible
@@ -58,7 +59,7 @@ ProductPage = page_schema("ProductPage", ProductOut)
 OrderPage = page_schema("OrderPage", OrderOut)
 
 
-def _require_manager(request: HttpRequest) -> Any:
+def _require_manager(request: ApiRequest) -> Any:
     user = require_writer(request)
     if not (user.is_admin or user.role == Role.MANAGER):
         raise HttpError(403, "Only managers and admins can do this.")
@@ -90,12 +91,12 @@ def _pipeline_out(p: Pipeline) -> dict[str, Any]:
 
 
 @router.get("/pipelines", response=list[PipelineOut], tags=["Pipelines"])
-def list_pipelines(request: HttpRequest) -> list[dict[str, Any]]:
+def list_pipelines(request: ApiRequest) -> list[dict[str, Any]]:
     return [_pipeline_out(p) for p in Pipeline.objects.prefetch_related("stages")]
 
 
 @router.get("/pipelines/{pipeline_id}", response=PipelineOut, tags=["Pipelines"])
-def get_pipeline(request: HttpRequest, pipeline_id: int) -> dict[str, Any]:
+def get_pipeline(request: ApiRequest, pipeline_id: int) -> dict[str, Any]:
     pipeline = Pipeline.objects.prefetch_related("stages").filter(pk=pipeline_id).first()
     if pipeline is None:
         raise Http404("Not found")
@@ -103,7 +104,7 @@ def get_pipeline(request: HttpRequest, pipeline_id: int) -> dict[str, Any]:
 
 
 @router.post("/pipelines", response={201: PipelineOut}, tags=["Pipelines"])
-def create_pipeline(request: HttpRequest, payload: PipelineIn) -> Status[dict[str, Any]]:
+def create_pipeline(request: ApiRequest, payload: PipelineIn) -> Status[dict[str, Any]]:
     """Managers and admins only."""
     _require_manager(request)
     names = [s.name.strip() for s in payload.stages]
@@ -120,7 +121,7 @@ def create_pipeline(request: HttpRequest, payload: PipelineIn) -> Status[dict[st
 
 
 @router.post("/pipelines/{pipeline_id}/stages", response={201: StageOut}, tags=["Pipelines"])
-def add_stage(request: HttpRequest, pipeline_id: int, payload: StageIn) -> Status[dict[str, Any]]:
+def add_stage(request: ApiRequest, pipeline_id: int, payload: StageIn) -> Status[dict[str, Any]]:
     """Append a stage at the end of a pipeline. Managers and admins only."""
     user = _require_manager(request)
     name = payload.name.strip()
@@ -210,7 +211,7 @@ class DealQuery(Schema):
 
 
 @router.get("/deals", response=DealPage, tags=["Deals"])
-def list_deals(request: HttpRequest, filters: Query[DealQuery], page: Query[PageParams]) -> dict[str, Any]:
+def list_deals(request: ApiRequest, filters: Query[DealQuery], page: Query[PageParams]) -> dict[str, Any]:
     user = request.auth
     result = fetch_page(
         lambda: deal_list(
@@ -222,7 +223,7 @@ def list_deals(request: HttpRequest, filters: Query[DealQuery], page: Query[Page
 
 
 @router.post("/deals", response={201: DealOut}, tags=["Deals"])
-def create_deal(request: HttpRequest, payload: DealCreate) -> Status[dict[str, Any]]:
+def create_deal(request: ApiRequest, payload: DealCreate) -> Status[dict[str, Any]]:
     user = require_writer(request)
     with transaction.atomic():
         people = [
@@ -248,13 +249,13 @@ def create_deal(request: HttpRequest, payload: DealCreate) -> Status[dict[str, A
 
 
 @router.get("/deals/{deal_id}", response=DealOut, tags=["Deals"])
-def get_deal(request: HttpRequest, deal_id: int) -> dict[str, Any]:
+def get_deal(request: ApiRequest, deal_id: int) -> dict[str, Any]:
     return _deal_out(request.auth, deal_id)
 
 
 @router.patch("/deals/{deal_id}", response=DealOut, tags=["Deals"])
 def update_deal(
-    request: HttpRequest, deal_id: int, payload: DealPatch, version: int | None = None
+    request: ApiRequest, deal_id: int, payload: DealPatch, version: int | None = None
 ) -> dict[str, Any]:
     """Change some fields; the status follows the stage. Pass `?version=N` (or
     `If-Match: "N"`) for a 409 instead of overwriting a newer save."""
@@ -290,7 +291,7 @@ def update_deal(
 
 @router.post("/deals/{deal_id}/move", response=DealOut, tags=["Deals"])
 def move_deal(
-    request: HttpRequest, deal_id: int, payload: DealMove, version: int | None = None
+    request: ApiRequest, deal_id: int, payload: DealMove, version: int | None = None
 ) -> dict[str, Any]:
     """Move a deal to another stage (of any pipeline); the status follows the stage. With a
     `version` (in the body, the query or If-Match) a stale move is a 409."""
@@ -308,7 +309,7 @@ def move_deal(
 
 
 @router.delete("/deals/{deal_id}", response={204: None}, tags=["Deals"])
-def delete_deal(request: HttpRequest, deal_id: int) -> Status[None]:
+def delete_deal(request: ApiRequest, deal_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         deal = get_editable(Deal, user, deal_id, deals_visible(user))
@@ -317,7 +318,7 @@ def delete_deal(request: HttpRequest, deal_id: int) -> Status[None]:
 
 
 @router.post("/deals/{deal_id}/participants", response={201: ParticipantOut}, tags=["Deals"])
-def add_participant(request: HttpRequest, deal_id: int, payload: ParticipantIn) -> Status[dict[str, Any]]:
+def add_participant(request: ApiRequest, deal_id: int, payload: ParticipantIn) -> Status[dict[str, Any]]:
     """Add a person to a deal, or change their role on it."""
     user = require_writer(request)
     with transaction.atomic():
@@ -328,7 +329,7 @@ def add_participant(request: HttpRequest, deal_id: int, payload: ParticipantIn) 
 
 
 @router.delete("/deals/{deal_id}/participants/{person_id}", response={204: None}, tags=["Deals"])
-def remove_participant(request: HttpRequest, deal_id: int, person_id: int) -> Status[None]:
+def remove_participant(request: ApiRequest, deal_id: int, person_id: int) -> Status[None]:
     user = require_writer(request)
     with transaction.atomic():
         deal = get_editable(Deal, user, deal_id, deals_visible(user))
@@ -363,9 +364,7 @@ def _product_out(p: Product) -> dict[str, Any]:
 
 
 @router.get("/products", response=ProductPage, tags=["Products"])
-def list_products(
-    request: HttpRequest, page: Query[PageParams], active: bool | None = None
-) -> dict[str, Any]:
+def list_products(request: ApiRequest, page: Query[PageParams], active: bool | None = None) -> dict[str, Any]:
     qs = Product.objects.all()
     if active is not None:
         qs = qs.filter(active=active)
@@ -376,7 +375,7 @@ def list_products(
 
 
 @router.get("/products/{product_id}", response=ProductOut, tags=["Products"])
-def get_product(request: HttpRequest, product_id: int) -> dict[str, Any]:
+def get_product(request: ApiRequest, product_id: int) -> dict[str, Any]:
     product = Product.objects.filter(pk=product_id).first()
     if product is None:
         raise Http404("Not found")
@@ -384,7 +383,7 @@ def get_product(request: HttpRequest, product_id: int) -> dict[str, Any]:
 
 
 @router.post("/products", response={201: ProductOut}, tags=["Products"])
-def create_product(request: HttpRequest, payload: ProductIn) -> Status[dict[str, Any]]:
+def create_product(request: ApiRequest, payload: ProductIn) -> Status[dict[str, Any]]:
     """Managers and admins only."""
     user = _require_manager(request)
     product = actions.product_create(
@@ -418,7 +417,7 @@ def _orders_out(user: Any, orders: list[Order]) -> list[dict[str, Any]]:
 
 
 @router.get("/organisations/{org_id}/orders", response=OrderPage, tags=["Organisations"])
-def list_orders(request: HttpRequest, org_id: int, page: Query[PageParams]) -> dict[str, Any]:
+def list_orders(request: ApiRequest, org_id: int, page: Query[PageParams]) -> dict[str, Any]:
     user = request.auth
     org = get_visible(Organisation, user, org_id, organisations_visible(user))
     qs = Order.objects.filter(organisation=org).select_related("product", "deal")
@@ -429,7 +428,7 @@ def list_orders(request: HttpRequest, org_id: int, page: Query[PageParams]) -> d
 
 
 @router.post("/organisations/{org_id}/orders", response={201: OrderOut}, tags=["Organisations"])
-def create_order(request: HttpRequest, org_id: int, payload: OrderIn) -> Status[dict[str, Any]]:
+def create_order(request: ApiRequest, org_id: int, payload: OrderIn) -> Status[dict[str, Any]]:
     user = require_writer(request)
     if payload.ends_on and payload.started_on and payload.ends_on < payload.started_on:
         raise ActionError("The order ends before it starts.", {"ends_on": ["After the start date."]})

@@ -1,0 +1,25 @@
+"""Request types for code that only runs for a signed-in user.
+
+`HttpRequest.user` is `User | AnonymousUser`; behind `@login_required` (web views) or the API's
+authentication (django-ninja endpoints) it is always our `User`. Annotating the request with
+these types says so once, instead of asserting it in every view. They are annotations only: the
+object at runtime is still Django's request, so use them only where authentication is enforced
+before the code runs."""
+
+from django.http import HttpRequest
+
+from rapport.accounts.models import User
+
+
+class AuthedRequest(HttpRequest):
+    """A request to a view behind `@login_required`."""
+
+    user: User
+
+
+class ApiRequest(HttpRequest):
+    """A request to an authenticated django-ninja endpoint: `auth` is what
+    `rapport.api.auth.BearerOrSession` returned, and the bearer path also sets `user`."""
+
+    auth: User
+    user: User
