@@ -17,9 +17,9 @@ from rapport.api.schemas import (
     ActivityCreate,
     ActivityOut,
     ActivityPatch,
+    Chars,
     Id,
     TaskComplete,
-    Text,
     access_out,
     expected_version,
     lookup,
@@ -83,7 +83,7 @@ class ActivityQuery(Schema):
     person: Id | None = None
     organisation: Id | None = None
     deal: Id | None = None
-    kind: Annotated[str, Text(10)] = Field("", description="note, call, meeting, task or email.")
+    kind: Annotated[str, Chars(10)] = Field("", description="note, call, meeting, task or email.")
 
 
 @router.get("/activities", response=ActivityPage, tags=["Activities"])

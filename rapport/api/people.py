@@ -14,6 +14,7 @@ from pydantic import Field
 
 from rapport.api.pagination import PageParams, fetch_page, page_out, page_schema
 from rapport.api.schemas import (
+    Chars,
     Id,
     IdentityIn,
     IdentityOut,
@@ -27,7 +28,6 @@ from rapport.api.schemas import (
     RelationshipIn,
     RelationshipOut,
     SearchOut,
-    Text,
     access_kwargs,
     access_out,
     expected_version,
@@ -144,13 +144,13 @@ def _person_out(user: Any, person_id: int) -> dict[str, Any]:
 
 
 class PersonQuery(Schema):
-    q: Annotated[str, Text(200)] = Field("", description="Prefix of a name, or of an email/phone/handle.")
+    q: Annotated[str, Chars(200)] = Field("", description="Prefix of a name, or of an email/phone/handle.")
     organisation: Id | None = None
-    tag: Annotated[str, Text(60)] = ""
+    tag: Annotated[str, Chars(60)] = ""
     owner: Id | None = None
     vip: bool | None = None
     needs_review: bool | None = None
-    sort: Annotated[str, Text(20)] = Field("name", description="name, -name, created or -created.")
+    sort: Annotated[str, Chars(20)] = Field("name", description="name, -name, created or -created.")
 
 
 @router.get("/people", response=PersonPage, tags=["People"])
@@ -393,13 +393,13 @@ def _check_parent(org: Organisation | None, parent: Organisation | None) -> None
 
 
 class OrgQuery(Schema):
-    q: Annotated[str, Text(200)] = Field(
+    q: Annotated[str, Chars(200)] = Field(
         "", description="Prefix of the name, or of a domain like example.com."
     )
-    industry: Annotated[str, Text(100)] = ""
-    tag: Annotated[str, Text(60)] = ""
+    industry: Annotated[str, Chars(100)] = ""
+    tag: Annotated[str, Chars(60)] = ""
     owner: Id | None = None
-    sort: Annotated[str, Text(20)] = Field("name", description="name, -name, created or -created.")
+    sort: Annotated[str, Chars(20)] = Field("name", description="name, -name, created or -created.")
 
 
 @router.get("/organisations", response=OrganisationPage, tags=["Organisations"])
@@ -517,7 +517,7 @@ def me(request: ApiRequest) -> dict[str, Any]:
 @router.get("/search", response=SearchOut, tags=["Search"])
 def search(
     request: ApiRequest,
-    q: Annotated[str, Text(200)] = "",
+    q: Annotated[str, Chars(200)] = "",
     limit: int = Query(8, ge=1, le=50),
 ) -> dict[str, Any]:
     """People, organisations, deals and activities the caller may see, by prefix."""

@@ -16,6 +16,7 @@ from pydantic import Field
 from rapport.accounts.models import Role
 from rapport.api.pagination import PageParams, fetch_page, page_out, page_schema
 from rapport.api.schemas import (
+    Chars,
     DealCreate,
     DealMove,
     DealOut,
@@ -31,7 +32,6 @@ from rapport.api.schemas import (
     ProductOut,
     StageIn,
     StageOut,
-    Text,
     access_kwargs,
     access_out,
     expected_version,
@@ -199,13 +199,13 @@ def _deal_out(user: Any, deal_id: int) -> dict[str, Any]:
 
 
 class DealQuery(Schema):
-    q: Annotated[str, Text(200)] = Field("", description="Prefix of the deal name.")
-    status: Annotated[str, Text(10)] = Field("", description="open, won or lost.")
+    q: Annotated[str, Chars(200)] = Field("", description="Prefix of the deal name.")
+    status: Annotated[str, Chars(10)] = Field("", description="open, won or lost.")
     pipeline: Id | None = None
     stage: Id | None = None
     owner: Id | None = None
     organisation: Id | None = None
-    sort: Annotated[str, Text(20)] = Field(
+    sort: Annotated[str, Chars(20)] = Field(
         "-created", description="name, created, -created, amount or -amount."
     )
 

@@ -29,8 +29,8 @@ def _no_nul(value: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Text(GroupedMetadata):
-    """`Annotated[str, Text(100)]`: at most 100 characters and no NUL. A metadata object
+class Chars(GroupedMetadata):
+    """`Annotated[str, Chars(100)]`: at most 100 characters and no NUL. A metadata object
     rather than a function returning a type, so type checkers still see a plain `str`."""
 
     max_length: int
@@ -38,6 +38,12 @@ class Text(GroupedMetadata):
     def __iter__(self) -> Iterator[object]:
         yield StringConstraints(max_length=self.max_length)
         yield AfterValidator(_no_nul)
+
+
+def Text(max_length: int) -> Any:  # noqa: N802 - reads like a type in signatures
+    """The older spelling, `field: Text(100)`; kept because modules still use it. Type
+    checkers reject a call in an annotation, so new code writes `Annotated[str, Chars(100)]`."""
+    return Annotated[str, Chars(max_length)]
 
 
 def _sane_datetime(value: dt.datetime) -> dt.datetime:
@@ -59,7 +65,7 @@ DateTime = Annotated[dt.datetime, AfterValidator(_sane_datetime)]
 Date = Annotated[dt.date, AfterValidator(_sane_date)]
 Amount = Annotated[Decimal, Field(ge=0, lt=Decimal("1e12"), allow_inf_nan=False)]
 Visibility = Annotated[str, StringConstraints(max_length=10)]
-TagName = Annotated[str, Text(60)]
+TagName = Annotated[str, Chars(60)]
 
 CustomValue = (
     Annotated[str, StringConstraints(max_length=2000), AfterValidator(_no_nul)]
@@ -159,9 +165,9 @@ class AccessIn(InputSchema):
 
 
 class IdentityIn(InputSchema):
-    kind: Annotated[str, Text(12)]
-    value: Annotated[str, Text(400)]
-    label: Annotated[str, Text(30)] = ""
+    kind: Annotated[str, Chars(12)]
+    value: Annotated[str, Chars(400)]
+    label: Annotated[str, Chars(30)] = ""
 
 
 class IdentityOut(Schema):
@@ -174,12 +180,12 @@ class IdentityOut(Schema):
 
 
 class PersonCreate(AccessIn):
-    first_name: Annotated[str, Text(100)] = ""
-    last_name: Annotated[str, Text(100)] = ""
-    title: Annotated[str, Text(150)] = ""
+    first_name: Annotated[str, Chars(100)] = ""
+    last_name: Annotated[str, Chars(100)] = ""
+    title: Annotated[str, Chars(150)] = ""
     organisation: Id | None = None
-    bio: Annotated[str, Text(20000)] = ""
-    language: Annotated[str, Text(10)] = ""
+    bio: Annotated[str, Chars(20000)] = ""
+    language: Annotated[str, Chars(10)] = ""
     is_vip: bool = False
     identities: list[IdentityIn] = Field(default_factory=list, max_length=50)
     tags: list[TagName] = Field(default_factory=list, max_length=50)
@@ -187,12 +193,12 @@ class PersonCreate(AccessIn):
 
 
 class PersonPatch(AccessIn):
-    first_name: Annotated[str, Text(100)] | None = None
-    last_name: Annotated[str, Text(100)] | None = None
-    title: Annotated[str, Text(150)] | None = None
+    first_name: Annotated[str, Chars(100)] | None = None
+    last_name: Annotated[str, Chars(100)] | None = None
+    title: Annotated[str, Chars(150)] | None = None
     organisation: Id | None = None
-    bio: Annotated[str, Text(20000)] | None = None
-    language: Annotated[str, Text(10)] | None = None
+    bio: Annotated[str, Chars(20000)] | None = None
+    language: Annotated[str, Chars(10)] | None = None
     is_vip: bool | None = None
     tags: list[TagName] | None = Field(None, max_length=50)
     custom: Custom | None = None
@@ -220,7 +226,7 @@ class PersonOut(AccessOut):
 
 class RelationshipIn(InputSchema):
     to_person: Id
-    kind: Annotated[str, Text(20)]
+    kind: Annotated[str, Chars(20)]
     strength: int = Field(50, ge=0, le=100)
 
 
@@ -238,26 +244,26 @@ class RelationshipOut(Schema):
 
 
 class OrganisationCreate(AccessIn):
-    name: Annotated[str, Text(200)]
-    domains: list[Annotated[str, Text(253)]] = Field(default_factory=list, max_length=20)
-    industry: Annotated[str, Text(100)] = ""
+    name: Annotated[str, Chars(200)]
+    domains: list[Annotated[str, Chars(253)]] = Field(default_factory=list, max_length=20)
+    industry: Annotated[str, Chars(100)] = ""
     employees: int | None = Field(None, ge=0, le=2**31 - 1)
-    website: Annotated[str, Text(300)] = ""
-    phone: Annotated[str, Text(40)] = ""
-    description: Annotated[str, Text(20000)] = ""
+    website: Annotated[str, Chars(300)] = ""
+    phone: Annotated[str, Chars(40)] = ""
+    description: Annotated[str, Chars(20000)] = ""
     parent: Id | None = None
     tags: list[TagName] = Field(default_factory=list, max_length=50)
     custom: Custom = Field(default_factory=dict)
 
 
 class OrganisationPatch(AccessIn):
-    name: Annotated[str, Text(200)] | None = None
-    domains: list[Annotated[str, Text(253)]] | None = Field(None, max_length=20)
-    industry: Annotated[str, Text(100)] | None = None
+    name: Annotated[str, Chars(200)] | None = None
+    domains: list[Annotated[str, Chars(253)]] | None = Field(None, max_length=20)
+    industry: Annotated[str, Chars(100)] | None = None
     employees: int | None = Field(None, ge=0, le=2**31 - 1)
-    website: Annotated[str, Text(300)] | None = None
-    phone: Annotated[str, Text(40)] | None = None
-    description: Annotated[str, Text(20000)] | None = None
+    website: Annotated[str, Chars(300)] | None = None
+    phone: Annotated[str, Chars(40)] | None = None
+    description: Annotated[str, Chars(20000)] | None = None
     parent: Id | None = None
     tags: list[TagName] | None = Field(None, max_length=50)
     custom: Custom | None = None
@@ -282,7 +288,7 @@ class OrganisationOut(AccessOut):
 
 
 class StageIn(InputSchema):
-    name: Annotated[str, Text(100)]
+    name: Annotated[str, Chars(100)]
     probability: int = Field(10, ge=0, le=100)
     is_won: bool = False
     is_lost: bool = False
@@ -298,7 +304,7 @@ class StageOut(Schema):
 
 
 class PipelineIn(InputSchema):
-    name: Annotated[str, Text(100)]
+    name: Annotated[str, Chars(100)]
     is_default: bool = False
     stages: list[StageIn] = Field(min_length=1, max_length=30)
 
@@ -313,7 +319,7 @@ class PipelineOut(Schema):
 
 class ParticipantIn(InputSchema):
     person: Id
-    role: Annotated[str, Text(60)] = ""
+    role: Annotated[str, Chars(60)] = ""
 
 
 class ParticipantOut(Schema):
@@ -322,27 +328,27 @@ class ParticipantOut(Schema):
 
 
 class DealCreate(AccessIn):
-    name: Annotated[str, Text(200)]
+    name: Annotated[str, Chars(200)]
     pipeline: Id | None = None
     stage: Id | None = None
     amount: Amount = Decimal("0")
-    currency: Annotated[str, Text(3)] = "EUR"
+    currency: Annotated[str, Chars(3)] = "EUR"
     expected_close: Date | None = None
     organisation: Id | None = None
-    description: Annotated[str, Text(20000)] = ""
+    description: Annotated[str, Chars(20000)] = ""
     participants: list[ParticipantIn] = Field(default_factory=list, max_length=50)
 
 
 class DealPatch(AccessIn):
-    name: Annotated[str, Text(200)] | None = None
+    name: Annotated[str, Chars(200)] | None = None
     pipeline: Id | None = None
     stage: Id | None = None
     amount: Amount | None = None
-    currency: Annotated[str, Text(3)] | None = None
+    currency: Annotated[str, Chars(3)] | None = None
     expected_close: Date | None = None
     organisation: Id | None = None
-    description: Annotated[str, Text(20000)] | None = None
-    lost_reason: Annotated[str, Text(200)] | None = None
+    description: Annotated[str, Chars(20000)] | None = None
+    lost_reason: Annotated[str, Chars(200)] | None = None
 
 
 class DealMove(InputSchema):
@@ -377,10 +383,10 @@ class DealOut(AccessOut):
 
 
 class ProductIn(InputSchema):
-    name: Annotated[str, Text(200)]
-    sku: Annotated[str, Text(60)]
+    name: Annotated[str, Chars(200)]
+    sku: Annotated[str, Chars(60)]
     price: Amount = Decimal("0")
-    currency: Annotated[str, Text(3)] = "EUR"
+    currency: Annotated[str, Chars(3)] = "EUR"
     is_subscription: bool = False
 
 
@@ -420,35 +426,35 @@ class OrderOut(Schema):
 
 
 class ActivityCreate(InputSchema):
-    kind: Annotated[str, Text(10)]
-    subject: Annotated[str, Text(300)] = ""
-    body: Annotated[str, Text(100000)] = ""
+    kind: Annotated[str, Chars(10)]
+    subject: Annotated[str, Chars(300)] = ""
+    body: Annotated[str, Chars(100000)] = ""
     person: Id | None = None
     organisation: Id | None = None
     deal: Id | None = None
     occurred_at: DateTime | None = None
-    call_direction: Annotated[str, Text(10)] = ""
+    call_direction: Annotated[str, Chars(10)] = ""
     call_duration_s: int | None = Field(None, ge=0, le=86400)
-    call_outcome: Annotated[str, Text(15)] = ""
-    phone_number: Annotated[str, Text(40)] = ""
+    call_outcome: Annotated[str, Chars(15)] = ""
+    phone_number: Annotated[str, Chars(40)] = ""
     ends_at: DateTime | None = None
-    location: Annotated[str, Text(200)] = ""
+    location: Annotated[str, Chars(200)] = ""
     due_at: DateTime | None = None
     assignee: Id | None = None
-    email_from: Annotated[str, Text(320)] = ""
-    email_to: Annotated[str, Text(2000)] = ""
+    email_from: Annotated[str, Chars(320)] = ""
+    email_to: Annotated[str, Chars(2000)] = ""
     visibility: Visibility = "everyone"
 
 
 class ActivityPatch(InputSchema):
-    subject: Annotated[str, Text(300)] | None = None
-    body: Annotated[str, Text(100000)] | None = None
+    subject: Annotated[str, Chars(300)] | None = None
+    body: Annotated[str, Chars(100000)] | None = None
     occurred_at: DateTime | None = None
-    call_direction: Annotated[str, Text(10)] | None = None
+    call_direction: Annotated[str, Chars(10)] | None = None
     call_duration_s: int | None = Field(None, ge=0, le=86400)
-    call_outcome: Annotated[str, Text(15)] | None = None
+    call_outcome: Annotated[str, Chars(15)] | None = None
     ends_at: DateTime | None = None
-    location: Annotated[str, Text(200)] | None = None
+    location: Annotated[str, Chars(200)] | None = None
     due_at: DateTime | None = None
     assignee: Id | None = None
     visibility: Visibility | None = None
