@@ -1,15 +1,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from rapport.accounts import actions
 from rapport.accounts.models import ApiToken, Role, Team, User
 from rapport.core.errors import ActionError
+from rapport.core.http import AuthedRequest
 
 
 @login_required
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: AuthedRequest) -> HttpResponse:
     new_token = None
     if request.method == "POST":
         if "revoke" in request.POST:
@@ -31,7 +32,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def users(request: HttpRequest) -> HttpResponse:
+def users(request: AuthedRequest) -> HttpResponse:
     if not request.user.is_admin:
         raise Http404
     errors: dict[str, list[str]] = {}

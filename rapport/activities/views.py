@@ -4,7 +4,7 @@ detail, edit and ticking tasks off."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -15,13 +15,14 @@ from rapport.activities.selectors import activities_visible, activity_detail
 from rapport.audit.actions import history_for
 from rapport.core.access import can_edit
 from rapport.core.errors import ActionError, ConflictError
+from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page, keyset_page
 from rapport.people.forms import apply_action_error, safe_next
 from rapport.people.views import conflict_rows, mark_visible_links, rebound_with_version, require_writer
 
 
 @login_required
-def activity_list_view(request: HttpRequest) -> HttpResponse:
+def activity_list_view(request: AuthedRequest) -> HttpResponse:
     user = request.user
     kind = request.GET.get("kind", "")
     mine = request.GET.get("mine") == "1"
@@ -55,7 +56,7 @@ def activity_list_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def activity_create_view(request: HttpRequest) -> HttpResponse:
+def activity_create_view(request: AuthedRequest) -> HttpResponse:
     """Also the target of the inline "log" box on people, organisations and deals: a valid
     entry goes back to `next`; an invalid one shows the full form with the input kept."""
     require_writer(request.user)
@@ -81,7 +82,7 @@ def activity_create_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def activity_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+def activity_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
     activity = activity_detail(user=request.user, activity_id=pk)
     mark_visible_links(request.user, activity)
     context = {
@@ -96,7 +97,7 @@ def activity_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "activities/activity_detail.html", context)
 
 
-def _activity_for_write(request: HttpRequest, pk: int) -> Activity:
+def _activity_for_write(request: AuthedRequest, pk: int) -> Activity:
     activity = activity_detail(user=request.user, activity_id=pk)
     if not can_edit(request.user, activity):
         raise PermissionDenied("You can see this activity but not change it.")
@@ -104,7 +105,7 @@ def _activity_for_write(request: HttpRequest, pk: int) -> Activity:
 
 
 @login_required
-def activity_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+def activity_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     activity = _activity_for_write(request, pk)
     conflict = None
     if request.method == "POST":
@@ -140,7 +141,7 @@ def activity_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def activity_done_view(request: HttpRequest, pk: int) -> HttpResponse:
+def activity_done_view(request: AuthedRequest, pk: int) -> HttpResponse:
     activity = _activity_for_write(request, pk)
     done = request.POST.get("done", "1") == "1"
     try:
@@ -152,7 +153,7 @@ def activity_done_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def activity_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+def activity_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     activity = _activity_for_write(request, pk)
     if request.method == "POST":
         try:

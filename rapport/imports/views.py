@@ -4,12 +4,13 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from rapport.accounts.models import Team
 from rapport.core.errors import ActionError
+from rapport.core.http import AuthedRequest
 from rapport.core.models import Visibility
 from rapport.imports import actions, export
 from rapport.imports.models import ImportKind, ImportStatus, OnDuplicate
@@ -23,13 +24,13 @@ class UploadForm(forms.Form):
     )
 
 
-def _require_writer(request: HttpRequest) -> None:
+def _require_writer(request: AuthedRequest) -> None:
     if not request.user.can_write:
         raise PermissionDenied("Your role is read-only; you cannot import.")
 
 
 @login_required
-def import_home(request: HttpRequest) -> HttpResponse:
+def import_home(request: AuthedRequest) -> HttpResponse:
     form = UploadForm()
     if request.method == "POST":
         _require_writer(request)
@@ -67,7 +68,7 @@ def _mapping_rows(job: actions.ImportJob) -> list[dict]:
 
 
 @login_required
-def import_job(request: HttpRequest, pk: int) -> HttpResponse:
+def import_job(request: AuthedRequest, pk: int) -> HttpResponse:
     job = job_for(user=request.user, job_id=pk)
     errors: dict[str, list[str]] = {}
     message = ""
@@ -113,7 +114,7 @@ def import_job(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def import_start(request: HttpRequest, pk: int) -> HttpResponse:
+def import_start(request: AuthedRequest, pk: int) -> HttpResponse:
     _require_writer(request)
     job = job_for(user=request.user, job_id=pk)
     try:
@@ -125,7 +126,7 @@ def import_start(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def import_status(request: HttpRequest, pk: int) -> JsonResponse:
+def import_status(request: AuthedRequest, pk: int) -> JsonResponse:
     job = job_for(user=request.user, job_id=pk)
     return JsonResponse(job_status(job), headers={"Cache-Control": "no-store"})
 
@@ -143,13 +144,13 @@ def error_report_response(job: actions.ImportJob) -> FileResponse:
 
 @login_required
 @require_GET
-def import_errors(request: HttpRequest, pk: int) -> FileResponse:
+def import_errors(request: AuthedRequest, pk: int) -> FileResponse:
     return error_report_response(job_for(user=request.user, job_id=pk))
 
 
 @login_required
 @require_GET
-def export_view(request: HttpRequest, kind: str, fmt: str) -> HttpResponse:
+def export_view(request: AuthedRequest, kind: str, fmt: str) -> HttpResponse:
     if kind not in export.KINDS or fmt not in export.FORMATS:
         raise Http404("Unknown export")
     try:

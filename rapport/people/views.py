@@ -20,6 +20,7 @@ from rapport.activities.selectors import timeline
 from rapport.audit.actions import history_for
 from rapport.core.access import can_edit, can_see, visible
 from rapport.core.errors import ActionError, ConflictError
+from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page
 from rapport.people import actions
 from rapport.people.forms import (
@@ -77,7 +78,7 @@ def bool_param(value: str | None) -> bool | None:
     )
 
 
-def owner_param(request: HttpRequest) -> int | None:
+def owner_param(request: AuthedRequest) -> int | None:
     raw = request.GET.get("owner", "")
     return request.user.pk if raw == "me" else int_param(raw)
 
@@ -154,7 +155,7 @@ def timeline_for(user: User, cursor: str | None, **target: int) -> Page:
 
 
 @login_required
-def person_list_view(request: HttpRequest) -> HttpResponse:
+def person_list_view(request: AuthedRequest) -> HttpResponse:
     sort = request.GET.get("sort", "name")
     filters = PersonFilters(
         q=request.GET.get("q", "")[:200].strip(),
@@ -212,7 +213,7 @@ def _identity_rows(request: HttpRequest) -> list[dict[str, str]]:
 
 
 @login_required
-def person_create_view(request: HttpRequest) -> HttpResponse:
+def person_create_view(request: AuthedRequest) -> HttpResponse:
     require_writer(request.user)
     identity_errors: list[str] = []
     if request.method == "POST":
@@ -254,7 +255,7 @@ def person_create_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _merged_redirect(request: HttpRequest, pk: int) -> HttpResponse | None:
+def _merged_redirect(request: AuthedRequest, pk: int) -> HttpResponse | None:
     survivor = (
         visible(Person, request.user)
         .filter(pk=pk, merged_into__isnull=False)
@@ -265,7 +266,7 @@ def _merged_redirect(request: HttpRequest, pk: int) -> HttpResponse | None:
 
 
 @login_required
-def person_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+def person_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
     user = request.user
     try:
         person = person_detail(user=user, person_id=pk)
@@ -308,7 +309,7 @@ def person_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "people/person_detail.html", context)
 
 
-def _person_for_write(request: HttpRequest, pk: int) -> Person:
+def _person_for_write(request: AuthedRequest, pk: int) -> Person:
     person = person_detail(user=request.user, person_id=pk)
     if not can_edit(request.user, person):
         raise PermissionDenied("You can see this person but not change them.")
@@ -316,7 +317,7 @@ def _person_for_write(request: HttpRequest, pk: int) -> Person:
 
 
 @login_required
-def person_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+def person_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = _person_for_write(request, pk)
     conflict: list[dict[str, str]] | None = None
     if request.method == "POST":
@@ -350,7 +351,7 @@ def person_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def person_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+def person_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = _person_for_write(request, pk)
     if request.method == "POST":
         name = person.full_name
@@ -370,7 +371,7 @@ def person_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def identity_add_view(request: HttpRequest, pk: int) -> HttpResponse:
+def identity_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = _person_for_write(request, pk)
     form = IdentityForm(request.POST)
     if form.is_valid():
@@ -386,7 +387,7 @@ def identity_add_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def identity_remove_view(request: HttpRequest, pk: int, identity_id: int) -> HttpResponse:
+def identity_remove_view(request: AuthedRequest, pk: int, identity_id: int) -> HttpResponse:
     person = _person_for_write(request, pk)
     identity = Identity.objects.filter(person=person, pk=identity_id).first()
     if identity is None:
@@ -398,7 +399,7 @@ def identity_remove_view(request: HttpRequest, pk: int, identity_id: int) -> Htt
 
 @login_required
 @require_POST
-def relationship_add_view(request: HttpRequest, pk: int) -> HttpResponse:
+def relationship_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = _person_for_write(request, pk)
     form = RelationshipForm(request.POST, user=request.user)
     if form.is_valid():
@@ -419,7 +420,7 @@ def relationship_add_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def person_lookup_view(request: HttpRequest) -> JsonResponse:
+def person_lookup_view(request: AuthedRequest) -> JsonResponse:
     q = request.GET.get("q", "")[:200].strip()
     results = []
     if len(q) >= 2:
@@ -443,7 +444,7 @@ def person_lookup_view(request: HttpRequest) -> JsonResponse:
 
 
 @login_required
-def organisation_list_view(request: HttpRequest) -> HttpResponse:
+def organisation_list_view(request: AuthedRequest) -> HttpResponse:
     filters = OrgFilters(
         q=request.GET.get("q", "")[:200].strip(),
         industry=request.GET.get("industry", "")[:100].strip(),
@@ -477,7 +478,7 @@ def _domains(text: str) -> list[str]:
 
 
 @login_required
-def organisation_create_view(request: HttpRequest) -> HttpResponse:
+def organisation_create_view(request: AuthedRequest) -> HttpResponse:
     require_writer(request.user)
     if request.method == "POST":
         form = OrganisationForm(request.POST, user=request.user)
@@ -504,7 +505,7 @@ def organisation_create_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _merged_org_redirect(request: HttpRequest, pk: int) -> HttpResponse | None:
+def _merged_org_redirect(request: AuthedRequest, pk: int) -> HttpResponse | None:
     survivor = (
         visible(Organisation, request.user)
         .filter(pk=pk, merged_into__isnull=False)
@@ -515,7 +516,7 @@ def _merged_org_redirect(request: HttpRequest, pk: int) -> HttpResponse | None:
 
 
 @login_required
-def organisation_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+def organisation_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
     user = request.user
     try:
         org = organisation_detail(user=user, org_id=pk)
@@ -556,7 +557,7 @@ def organisation_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "people/organisation_detail.html", context)
 
 
-def _org_for_write(request: HttpRequest, pk: int) -> Organisation:
+def _org_for_write(request: AuthedRequest, pk: int) -> Organisation:
     org = organisation_detail(user=request.user, org_id=pk)
     if not can_edit(request.user, org):
         raise PermissionDenied("You can see this organisation but not change it.")
@@ -564,7 +565,7 @@ def _org_for_write(request: HttpRequest, pk: int) -> Organisation:
 
 
 @login_required
-def organisation_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+def organisation_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     org = _org_for_write(request, pk)
     conflict = None
     if request.method == "POST":
@@ -604,7 +605,7 @@ def organisation_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def organisation_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+def organisation_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     org = _org_for_write(request, pk)
     if request.method == "POST":
         name = org.name
@@ -623,7 +624,7 @@ def organisation_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def organisation_lookup_view(request: HttpRequest) -> JsonResponse:
+def organisation_lookup_view(request: AuthedRequest) -> JsonResponse:
     q = request.GET.get("q", "")[:200].strip()
     results = []
     if len(q) >= 2:

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from rapport.core.access import can_edit, get_visible
 from rapport.core.errors import ActionError
+from rapport.core.http import AuthedRequest
 from rapport.people.duplicates import duplicate_dismiss, duplicates_for, find_duplicates
 from rapport.people.merge import ORG_MERGE_FIELDS, PERSON_MERGE_FIELDS, organisation_merge, person_merge
 from rapport.people.models import Organisation, Person, Source
@@ -39,7 +40,7 @@ def _errors_of(exc: ActionError) -> list[str]:
 
 
 @login_required
-def quick_add_view(request: HttpRequest) -> HttpResponse:
+def quick_add_view(request: AuthedRequest) -> HttpResponse:
     text, result, plans, errors = "", None, None, []
     if request.method == "POST":
         text = request.POST.get("text", "")
@@ -90,7 +91,7 @@ def _decode_upload(data: bytes) -> str:
 
 
 @login_required
-def vcard_import_view(request: HttpRequest) -> HttpResponse:
+def vcard_import_view(request: AuthedRequest) -> HttpResponse:
     context: dict[str, Any] = {"max_mb": MAX_VCARD_BYTES // (1024 * 1024), "nav": "people"}
     if request.method != "POST":
         return render(request, "people/capture/vcard_import.html", context)
@@ -153,13 +154,13 @@ def _export_queryset(qs: Any) -> Any:
 
 
 @login_required
-def person_vcard_view(request: HttpRequest, pk: int) -> HttpResponse:
+def person_vcard_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = get_visible(Person, request.user, pk, _export_queryset(people_visible(request.user)))
     return _vcard_response(person_to_vcard(person), vcard_filename(person))
 
 
 @login_required
-def people_vcard_view(request: HttpRequest) -> HttpResponse:
+def people_vcard_view(request: AuthedRequest) -> HttpResponse:
     raw = ",".join(request.GET.getlist("ids"))
     ids: list[int] = []
     for part in raw.split(","):
@@ -186,14 +187,14 @@ def people_vcard_view(request: HttpRequest) -> HttpResponse:
 # --- duplicates ------------------------------------------------------------------------------
 
 
-def _with_edit_flags(request: HttpRequest, pairs: list) -> list:
+def _with_edit_flags(request: AuthedRequest, pairs: list) -> list:
     for pair in pairs:
         pair.editable = can_edit(request.user, pair.a) and can_edit(request.user, pair.b)
     return pairs
 
 
 @login_required
-def duplicates_view(request: HttpRequest) -> HttpResponse:
+def duplicates_view(request: AuthedRequest) -> HttpResponse:
     pairs = _with_edit_flags(request, find_duplicates(user=request.user, limit=100))
     return render(
         request, "people/capture/duplicates.html", {"pairs": pairs, "nav": "people", "next": request.path}
@@ -201,7 +202,7 @@ def duplicates_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def person_duplicates_view(request: HttpRequest, pk: int) -> HttpResponse:
+def person_duplicates_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = person_detail(user=request.user, person_id=pk)
     pairs = _with_edit_flags(request, duplicates_for(user=request.user, person=person))
     return render(
@@ -220,7 +221,7 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 
 @login_required
 @require_POST
-def duplicate_dismiss_view(request: HttpRequest) -> HttpResponse:
+def duplicate_dismiss_view(request: AuthedRequest) -> HttpResponse:
     if not request.user.can_write:
         raise PermissionDenied("Your role is read-only.")
     a = get_visible(Person, request.user, request.POST.get("a"), people_visible(request.user))
@@ -237,7 +238,7 @@ def duplicate_dismiss_view(request: HttpRequest) -> HttpResponse:
 # --- merge -----------------------------------------------------------------------------------
 
 
-def _editable_pair(request: HttpRequest, qs: Any, model: type, a: int, b: int) -> tuple[Any, Any]:
+def _editable_pair(request: AuthedRequest, qs: Any, model: type, a: int, b: int) -> tuple[Any, Any]:
     first = get_visible(model, request.user, a, qs)
     second = get_visible(model, request.user, b, qs)
     if not (can_edit(request.user, first) and can_edit(request.user, second)) or first.pk == second.pk:
@@ -306,7 +307,7 @@ def _person_counts(person: Person) -> dict[str, int]:
 
 
 @login_required
-def merge_people_view(request: HttpRequest, a: int, b: int) -> HttpResponse:
+def merge_people_view(request: AuthedRequest, a: int, b: int) -> HttpResponse:
     qs = people_visible(request.user).select_related("organisation").prefetch_related("identities", "tags")
     first, second = _editable_pair(request, qs, Person, a, b)
     data = request.POST if request.method == "POST" else None
@@ -349,7 +350,7 @@ def merge_people_view(request: HttpRequest, a: int, b: int) -> HttpResponse:
 
 
 @login_required
-def merge_organisations_view(request: HttpRequest, a: int, b: int) -> HttpResponse:
+def merge_organisations_view(request: AuthedRequest, a: int, b: int) -> HttpResponse:
     qs = organisations_visible(request.user).select_related("parent")
     first, second = _editable_pair(request, qs, Organisation, a, b)
     data = request.POST if request.method == "POST" else None

@@ -20,6 +20,7 @@ from rapport.activities.forms import ActivityForm
 from rapport.audit.actions import history_for
 from rapport.core.access import can_edit, can_see
 from rapport.core.errors import ActionError, ConflictError
+from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page
 from rapport.people.forms import apply_action_error, lookup_label
 from rapport.people.selectors import organisation_detail, organisations_visible, people_visible
@@ -56,7 +57,7 @@ def _org_visible(user: User, deal: Deal) -> bool:
 
 
 @login_required
-def deal_list_view(request: HttpRequest) -> HttpResponse:
+def deal_list_view(request: AuthedRequest) -> HttpResponse:
     filters = DealFilters(
         q=request.GET.get("q", "")[:200].strip(),
         status=request.GET.get("status", ""),
@@ -97,7 +98,7 @@ def deal_list_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def deal_create_view(request: HttpRequest) -> HttpResponse:
+def deal_create_view(request: AuthedRequest) -> HttpResponse:
     require_writer(request.user)
     if request.method == "POST":
         form = DealCreateForm(request.POST, user=request.user)
@@ -135,7 +136,7 @@ def deal_create_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def deal_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+def deal_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
     user = request.user
     deal = deal_detail(user=user, deal_id=pk)
     participants = [p for p in deal.participants.all() if can_see(user, p.person)]
@@ -157,7 +158,7 @@ def deal_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "sales/deal_detail.html", context)
 
 
-def _deal_for_write(request: HttpRequest, pk: int) -> Deal:
+def _deal_for_write(request: AuthedRequest, pk: int) -> Deal:
     deal = deal_detail(user=request.user, deal_id=pk)
     if not can_edit(request.user, deal):
         raise PermissionDenied("You can see this deal but not change it.")
@@ -165,7 +166,7 @@ def _deal_for_write(request: HttpRequest, pk: int) -> Deal:
 
 
 @login_required
-def deal_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+def deal_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     deal = _deal_for_write(request, pk)
     conflict = None
     if request.method == "POST":
@@ -200,7 +201,7 @@ def deal_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def deal_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+def deal_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     deal = _deal_for_write(request, pk)
     if request.method == "POST":
         name = deal.name
@@ -220,7 +221,7 @@ def deal_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def participant_add_view(request: HttpRequest, pk: int) -> HttpResponse:
+def participant_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     deal = _deal_for_write(request, pk)
     form = ParticipantForm(request.POST, user=request.user)
     if form.is_valid():
@@ -245,7 +246,7 @@ def _wants_json(request: HttpRequest) -> bool:
 
 @login_required
 @require_POST
-def deal_move_view(request: HttpRequest, pk: int) -> HttpResponse:
+def deal_move_view(request: AuthedRequest, pk: int) -> HttpResponse:
     """The board's drop target and its keyboard/no-JS form. JSON for fetch(), a redirect
     with a message for a plain form post. Nothing changes unless every check passes."""
     as_json = _wants_json(request)
@@ -306,7 +307,7 @@ def _pipeline_from(request: HttpRequest) -> Pipeline | None:
 
 
 @login_required
-def pipeline_board_view(request: HttpRequest) -> HttpResponse:
+def pipeline_board_view(request: AuthedRequest) -> HttpResponse:
     pipelines = list(Pipeline.objects.all())
     pipeline = _pipeline_from(request)
     owner_id = request.user.pk if request.GET.get("owner") == "me" else None
@@ -340,7 +341,7 @@ def pipeline_board_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def forecast_view(request: HttpRequest) -> HttpResponse:
+def forecast_view(request: AuthedRequest) -> HttpResponse:
     months = int_param(request.GET.get("months")) or 6
     months = max(1, min(months, 24))
     pipelines = list(Pipeline.objects.all())
@@ -395,7 +396,7 @@ def _require_manager(user: User) -> None:
 
 
 @login_required
-def pipeline_settings_view(request: HttpRequest) -> HttpResponse:
+def pipeline_settings_view(request: AuthedRequest) -> HttpResponse:
     _require_manager(request.user)
     if request.method == "POST":
         form = PipelineForm(request.POST)
@@ -426,7 +427,7 @@ def pipeline_settings_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def order_add_view(request: HttpRequest, pk: int) -> HttpResponse:
+def order_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     org = organisation_detail(user=request.user, org_id=pk)
     if not can_edit(request.user, org):
         raise PermissionDenied("You can see this organisation but not change it.")

@@ -5,18 +5,19 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from rapport.core.http import AuthedRequest
 from rapport.web.search import global_search
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthedRequest) -> HttpResponse:
     from rapport.web.dashboard import home_context
 
     return render(request, "web/home.html", home_context(request.user))
 
 
 @login_required
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: AuthedRequest) -> HttpResponse:
     q = request.GET.get("q", "")[:200]
     groups = global_search(request.user, q, limit=8 if request.GET.get("format") == "json" else 25)
     if request.GET.get("format") == "json":
