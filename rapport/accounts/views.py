@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from rapport.accounts import actions
 from rapport.accounts.models import ApiToken, Role, Team, User
 from rapport.core.errors import ActionError
-from rapport.core.http import AuthedRequest
+from rapport.core.http import AuthedRequest, int_param
 
 
 @login_required
@@ -14,7 +14,8 @@ def tokens(request: AuthedRequest) -> HttpResponse:
     new_token = None
     if request.method == "POST":
         if "revoke" in request.POST:
-            token = ApiToken.objects.filter(pk=request.POST.get("revoke"), user=request.user).first()
+            token_id = int_param(request.POST.get("revoke"))
+            token = ApiToken.objects.filter(pk=token_id, user=request.user).first() if token_id else None
             if token is None:
                 raise Http404
             actions.token_revoke(actor=request.user, token=token)
@@ -42,7 +43,8 @@ def users(request: AuthedRequest) -> HttpResponse:
                 actions.team_create(actor=request.user, name=request.POST.get("name", ""))
                 messages.success(request, "Team created.")
             elif request.POST.get("action") == "toggle":
-                user = User.objects.filter(pk=request.POST.get("user")).first()
+                user_id = int_param(request.POST.get("user"))
+                user = User.objects.filter(pk=user_id).first() if user_id else None
                 if user is None:
                     raise Http404
                 actions.user_set_active(actor=request.user, user=user, active=not user.is_active)

@@ -6,6 +6,8 @@ these types says so once, instead of asserting it in every view. They are annota
 object at runtime is still Django's request, so use them only where authentication is enforced
 before the code runs."""
 
+from typing import Any
+
 from django.http import HttpRequest
 
 from rapport.accounts.models import User
@@ -23,3 +25,13 @@ class ApiRequest(HttpRequest):
 
     auth: User
     user: User
+
+
+def int_param(value: Any) -> int | None:
+    """A positive database id from a query or form value, or None: a mangled id in a URL or
+    form is a miss (404 or ignored), never a ValueError from the database layer."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**63 else None

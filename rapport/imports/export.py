@@ -57,11 +57,11 @@ def _owner(user: User, params: QueryDict) -> int | None:
     return user.pk if raw == "me" else _int(raw)
 
 
-def _visible_ids(model: Any, user: User, ids: set[int]) -> set[int]:
-    ids.discard(None)  # type: ignore[arg-type]
-    if not ids:
+def _visible_ids(model: Any, user: User, ids: set[int | None]) -> set[int]:
+    wanted = {pk for pk in ids if pk is not None}
+    if not wanted:
         return set()
-    return set(visible(model, user).filter(pk__in=ids).values_list("id", flat=True))
+    return set(visible(model, user).filter(pk__in=wanted).values_list("id", flat=True))
 
 
 def _tags(model: Any, field: str, ids: list[int]) -> dict[int, list[str]]:
@@ -117,10 +117,10 @@ def _people_rows(user: User, params: QueryDict) -> Iterator[list[Any]]:
                 p.pk,
                 p.first_name,
                 p.last_name,
-                p.primary_email,
-                p.primary_phone,
-                p.title,  # type: ignore[attr-defined]
-                p.organisation.name if p.organisation_id in orgs else "",
+                p.primary_email,  # type: ignore[attr-defined]  # set by person_list
+                p.primary_phone,  # type: ignore[attr-defined]
+                p.title,
+                p.organisation.name if p.organisation and p.organisation_id in orgs else "",
                 ", ".join(tags.get(p.pk, [])),
                 "yes" if p.is_vip else "",
                 str(p.owner),
@@ -223,7 +223,7 @@ def _deal_rows(user: User, params: QueryDict) -> Iterator[list[Any]]:
                 d.amount,
                 d.currency,
                 d.expected_close,
-                d.organisation.name if d.organisation_id in orgs else "",
+                d.organisation.name if d.organisation and d.organisation_id in orgs else "",
                 str(d.owner),
                 d.visibility,
                 _date(d.created_at),
@@ -271,9 +271,9 @@ def _activity_rows(user: User, params: QueryDict) -> Iterator[list[Any]]:
                 _date(a.occurred_at),
                 a.subject,
                 a.body,
-                a.person.full_name if a.person_id in people else "",
-                a.organisation.name if a.organisation_id in orgs else "",
-                a.deal.name if a.deal_id in deals else "",
+                a.person.full_name if a.person and a.person_id in people else "",
+                a.organisation.name if a.organisation and a.organisation_id in orgs else "",
+                a.deal.name if a.deal and a.deal_id in deals else "",
                 str(a.owner),
                 _date(a.due_at),
                 _date(a.done_at),

@@ -3,7 +3,7 @@
 A record the user cannot see is a 404 everywhere; one they can see but not change shows no
 edit controls, and a write to it answers 403 without touching anything."""
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django import forms
 from django.contrib import messages
@@ -20,7 +20,7 @@ from rapport.activities.selectors import timeline
 from rapport.audit.actions import history_for
 from rapport.core.access import can_edit, can_see, visible
 from rapport.core.errors import ActionError, ConflictError
-from rapport.core.http import AuthedRequest
+from rapport.core.http import AuthedRequest, int_param
 from rapport.core.pagination import Page
 from rapport.people import actions
 from rapport.people.forms import (
@@ -62,14 +62,6 @@ PAGE_SIZE = 50
 
 
 # --- small parsing helpers --------------------------------------------------------------
-
-
-def int_param(value: Any) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number < 2**63 else None
 
 
 def bool_param(value: str | None) -> bool | None:
@@ -140,7 +132,13 @@ def mark_visible_links(user: User, activity: Any) -> None:
         setattr(activity, f"{name}_visible", target is not None and can_see(user, target))
 
 
-def timeline_for(user: User, cursor: str | None, **target: int) -> Page:
+class TimelineTarget(TypedDict, total=False):
+    person_id: int
+    organisation_id: int
+    deal_id: int
+
+
+def timeline_for(user: User, cursor: str | None, **target: Unpack[TimelineTarget]) -> Page:
     """A page of a record's timeline; a stale or mangled cursor shows the newest page."""
     try:
         page = timeline(user=user, cursor=cursor or None, limit=20, **target)
@@ -431,8 +429,12 @@ def person_lookup_view(request: AuthedRequest) -> JsonResponse:
                 "value": lookup_label(p),
                 "label": " · ".join(
                     x
-                    for x in [p.full_name, p.organisation.name if p.organisation else "", p.primary_email]
-                    if x  # type: ignore[attr-defined]
+                    for x in [
+                        p.full_name,
+                        p.organisation.name if p.organisation else "",
+                        p.primary_email,  # type: ignore[attr-defined]  # set by person_list
+                    ]
+                    if x
                 ),
             }
             for p in page.items

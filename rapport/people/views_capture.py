@@ -54,15 +54,15 @@ def quick_add_view(request: AuthedRequest) -> HttpResponse:
             except ActionError as exc:
                 errors = _errors_of(exc)
             else:
-                saved = [o for o in outcomes if o.person is not None]
+                saved = [(o.created, o.person) for o in outcomes if o.person is not None]
                 failed = [o for o in outcomes if o.person is None]
-                for o in saved:
-                    verb = "Added" if o.created else "Updated"
-                    messages.success(request, f"{verb} {o.person.full_name}.")
+                for created, person in saved:
+                    verb = "Added" if created else "Updated"
+                    messages.success(request, f"{verb} {person.full_name}.")
                 for o in failed:
                     messages.error(request, f"{o.label}: {' '.join(o.errors)}")
                 if len(saved) == 1 and not failed:
-                    return redirect("person-detail", pk=saved[0].person.pk)
+                    return redirect("person-detail", pk=saved[0][1].pk)
                 return redirect("quick-add")
     return render(
         request,
@@ -73,7 +73,7 @@ def quick_add_view(request: AuthedRequest) -> HttpResponse:
             "plans": plans,
             "errors": errors,
             "max_chars": MAX_TEXT_CHARS,
-            "can_save": bool(plans) and request.user.can_write and any(p.savable for p in plans),
+            "can_save": bool(plans) and request.user.can_write and any(p.savable for p in plans or []),
             "nav": "people",
         },
     )

@@ -123,7 +123,7 @@ def deal_create_view(request: AuthedRequest) -> HttpResponse:
             person = people_visible(request.user).select_related("organisation").filter(pk=person_id).first()
             if person is not None:
                 initial["person"] = lookup_label(person)
-                if person.organisation_id and can_see(request.user, person.organisation):
+                if person.organisation and can_see(request.user, person.organisation):
                     initial["organisation"] = lookup_label(person.organisation)
         if org_id:
             org = organisations_visible(request.user).filter(pk=org_id).first()
@@ -346,8 +346,9 @@ def forecast_view(request: AuthedRequest) -> HttpResponse:
     months = max(1, min(months, 24))
     pipelines = list(Pipeline.objects.all())
     pipeline = None
-    if int_param(request.GET.get("pipeline")):
-        pipeline = Pipeline.objects.filter(pk=int_param(request.GET.get("pipeline"))).first()
+    pipeline_id = int_param(request.GET.get("pipeline"))
+    if pipeline_id:
+        pipeline = Pipeline.objects.filter(pk=pipeline_id).first()
     today = timezone.localdate()
     result = forecast(
         user=request.user, start=dt.date(today.year, today.month, 1), months=months, pipeline=pipeline
