@@ -264,9 +264,43 @@ def _external(module: str, what: str) -> Callable[..., Any]:
 
 
 def run_import(cmd: BaseCommand, opts: dict[str, Any]) -> None:
-    if opts["rows"] < 1:
+    """Import N generated rows into a fresh scratch database (never the application's own),
+    then print a table and the figures as one JSON line."""
+    rows = opts["rows"]
+    if rows < 1:
         raise CommandError("--rows must be at least 1.")
-    _external("rapport.imports.benchmark", "import")(rows=opts["rows"], stdout=cmd.stdout)
+    run = _external("rapport.imports.benchmark", "import")
+    if not opts.get("in_place"):
+        path = Path(opts["db"] or Path(settings.VAR_DIR) / f"bench-import-{rows}.sqlite3").resolve()
+        if str(path) == str(settings.DATABASES["default"].get("NAME")):
+            raise CommandError(f"{path} is the application's own database; the benchmark needs its own file.")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+        rapport = [sys.executable, "-m", "rapport.cli"]
+        cmd.stdout.write(f"Fresh scratch database {path}")
+        subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
+        argv = [*rapport, "bench", "import", "--rows", str(rows), "--in-place"]
+        if opts.get("dry_run"):
+            argv.append("--dry-run")
+        done = subprocess.run(argv, env=env, check=False)  # noqa: S603
+        if done.returncode:
+            raise SystemExit(done.returncode)
+        return
+    figures = run(rows=rows, stdout=cmd.stdout, dry_run=bool(opts.get("dry_run")))
+    table = [
+        ("rows", f"{figures['rows']:,}"),
+        ("import seconds", f"{figures['seconds']:.1f}"),
+        ("rows/s", f"{figures['rows_per_s']:,}"),
+        ("created", f"{figures['created']:,}"),
+        ("merged or skipped (duplicates)", f"{figures['merged_or_skipped']:,}"),
+        ("failed (invalid rows)", f"{figures['failed']:,}"),
+    ]
+    if "dry_run_seconds" in figures:
+        table.insert(2, ("dry-run seconds", f"{figures['dry_run_seconds']:.1f}"))
+    width = max(len(k) for k, _ in table)
+    cmd.stdout.write("\n".join(f"{k.ljust(width)}  {v:>12}" for k, v in table))
+    cmd.stdout.write(json.dumps({"suite": "import", **figures}, separators=(",", ":")))
 
 
 def run_ingest(cmd: BaseCommand, opts: dict[str, Any]) -> None:
@@ -301,6 +335,9 @@ class Command(BaseCommand):
         core.add_argument("--pages", default=",".join(CORE_PAGES), help=f"Any of {CORE_PAGES + EXTRA_PAGES}.")
         imp = sub.add_parser("import", help="Import pipeline throughput (rapport.imports.benchmark).")
         imp.add_argument("--rows", type=int, default=100_000)
+        imp.add_argument("--dry-run", action="store_true", help="Also time the dry-run (analysis) pass.")
+        imp.add_argument("--db", help="Scratch SQLite file (default var/bench-import-N.sqlite3), recreated.")
+        imp.add_argument("--in-place", action="store_true", help="Use the configured database as it is.")
         ingest = sub.add_parser(
             "ingest", help="Inbox ingestion throughput (rapport.conversations.benchmark)."
         )
