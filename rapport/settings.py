@@ -209,3 +209,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("RAPPORT_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}, "django.server": {"level": "WARNING"}},
 }
+
+# --- Inbox and connectors ---------------------------------------------------------------
+# Outbound webhooks and pollers refuse private, loopback and link-local addresses (SSRF);
+# tests and on-premises installs may allow them explicitly.
+RAPPORT_WEBHOOK_ALLOW_PRIVATE = env_bool("RAPPORT_WEBHOOK_ALLOW_PRIVATE", False)
+# (first hour, end hour, weekdays Monday=0) for routing rules' "business hours" condition.
+RAPPORT_BUSINESS_HOURS = (
+    int(os.environ.get("RAPPORT_BUSINESS_START", "9")),
+    int(os.environ.get("RAPPORT_BUSINESS_END", "18")),
+    tuple(int(d) for d in os.environ.get("RAPPORT_BUSINESS_DAYS", "0,1,2,3,4").split(",") if d.strip()),
+)

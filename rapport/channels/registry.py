@@ -10,6 +10,15 @@ from rapport.channels.models import ChannelKind
 # `transport.py` (send). Add a line here when adding a connector (docs/adding-a-connector.md).
 CONNECTORS: dict[str, str] = {
     ChannelKind.WEBHOOK: "rapport.channels.connectors.webhook",
+    ChannelKind.EMAIL: "rapport.channels.connectors.email",
+    ChannelKind.X: "rapport.channels.connectors.x",
+    ChannelKind.MASTODON: "rapport.channels.connectors.mastodon",
+    ChannelKind.BLUESKY: "rapport.channels.connectors.bluesky",
+    ChannelKind.FACEBOOK: "rapport.channels.connectors.facebook",
+    ChannelKind.INSTAGRAM: "rapport.channels.connectors.instagram",
+    ChannelKind.WHATSAPP: "rapport.channels.connectors.whatsapp",
+    ChannelKind.SMS: "rapport.channels.connectors.twilio",
+    ChannelKind.PHONE: "rapport.channels.connectors.twilio",
 }
 
 
@@ -33,4 +42,24 @@ def transport(kind: str) -> ModuleType:
 
 
 def has_connector(kind: str) -> bool:
-    return kind in CONNECTORS
+    if kind not in CONNECTORS:
+        return False
+    try:
+        import_module(f"{CONNECTORS[kind]}.inbound")
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def url_modules() -> list[str]:
+    """The `urls` modules of installed connectors (webhook endpoints), for channels/urls.py."""
+    found = []
+    for package in dict.fromkeys(CONNECTORS.values()):
+        try:
+            import_module(f"{package}.urls")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith(package):
+                continue
+            raise
+        found.append(f"{package}.urls")
+    return found

@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import include, path
 
 from rapport.channels import views
 from rapport.channels.connectors.webhook import views as webhook_views
+from rapport.channels.registry import url_modules
 
 urlpatterns = [
     path("hooks/webhook/<int:channel_id>/", webhook_views.receive, name="hook-webhook"),
@@ -15,4 +16,6 @@ urlpatterns = [
         views.dead_letter_replay_view,
         name="dead-letter-replay",
     ),
+    # Each connector folder may carry a urls.py with its webhook endpoints (under /hooks/<kind>/).
+    *[path("", include(module)) for module in url_modules()],
 ]
