@@ -1,7 +1,7 @@
 """Forms for logging and editing activities. One form serves every kind; the fields of the
 other kinds are hidden in the browser (`data-kinds`) and ignored by the action."""
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -56,7 +56,9 @@ class ActivityForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.hide_targets = hide_targets
-        self.fields["assignee"].queryset = User.objects.filter(is_active=True).order_by("username")
+        cast(forms.ModelChoiceField, self.fields["assignee"]).queryset = User.objects.filter(
+            is_active=True
+        ).order_by("username")
 
     def clean_person(self) -> Any:
         return resolve_person(self.user, self.cleaned_data.get("person", ""))
@@ -131,7 +133,9 @@ class ActivityEditForm(forms.Form):
     def __init__(self, *args: Any, activity: Activity, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.activity = activity
-        self.fields["assignee"].queryset = User.objects.filter(is_active=True).order_by("username")
+        cast(forms.ModelChoiceField, self.fields["assignee"]).queryset = User.objects.filter(
+            is_active=True
+        ).order_by("username")
         for name, kind in self.KIND_FIELDS.items():
             if activity.kind != kind:
                 del self.fields[name]

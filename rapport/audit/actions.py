@@ -20,7 +20,7 @@ def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
     data = {}
     for name in fields:
         field = obj._meta.get_field(name)
-        if field.is_relation and field.many_to_one:
+        if isinstance(field, models.Field) and field.is_relation and field.many_to_one:
             # The related object itself: compared by pk, shown by name in the trail.
             data[name] = getattr(obj, name) if getattr(obj, field.attname) is not None else None
         else:

@@ -1,7 +1,7 @@
 """Shared write steps for owned records: who may set owner/team/visibility, and optimistic
 concurrency so a stale edit never silently overwrites a newer one."""
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models
 from django.utils import timezone
@@ -10,6 +10,8 @@ from rapport.accounts.models import Role, Team, User
 from rapport.audit.actions import audit_changes, snapshot
 from rapport.core.errors import ActionError, ConflictError
 from rapport.core.models import OwnedRecord, Visibility
+
+R = TypeVar("R", bound=OwnedRecord)
 
 
 def resolve_access_fields(
@@ -57,11 +59,11 @@ def default_team(user: User) -> Team | None:
 def save_with_version(
     *,
     actor: User,
-    record: OwnedRecord,
+    record: R,
     changes: dict[str, Any],
     expected_version: int | None,
     audit_fields: list[str],
-) -> OwnedRecord:
+) -> R:
     """Apply `changes` to `record` if nobody saved it since `expected_version`.
 
     The version check and the bump happen in one conditional UPDATE, so two concurrent saves

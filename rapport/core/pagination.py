@@ -49,7 +49,7 @@ def _decode(cursor: str) -> list[Any]:
         raise ActionError(
             "The page cursor is not valid; start again from the first page.", {"cursor": ["Invalid cursor."]}
         )
-    out = []
+    out: list[Any] = []
     for v in values:
         if isinstance(v, dict) and "k" in v:
             try:

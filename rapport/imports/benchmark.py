@@ -14,7 +14,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from rapport.core.text import fold
 
@@ -155,7 +155,13 @@ def _bench_user() -> Any:
     return user
 
 
-def run(*, rows: int, stdout: TextIO, dry_run: bool = False, keep_file: Path | None = None) -> dict[str, Any]:
+class Writer(Protocol):
+    """A text stream or a management command's `self.stdout` (an OutputWrapper)."""
+
+    def write(self, text: str, /) -> Any: ...
+
+
+def run(*, rows: int, stdout: Writer, dry_run: bool = False, keep_file: Path | None = None) -> dict[str, Any]:
     """Generate `rows` people, import them (duplicates merged) and return the figures.
 
     `seconds` is the import alone (the background task's work: read, validate, match, write,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from django.conf import settings
 from django.db import connection, models
@@ -69,7 +69,7 @@ class ErrorReport:
     def __init__(self, path: Path | None, headers: list[str]):
         self.path = path
         self.count = 0
-        self._file = None
+        self._file: TextIO | None = None
         self._writer: Any = None
         self.headers = headers
 
@@ -198,8 +198,10 @@ class Inserter:
             default = f.get_default() if not f.primary_key else None
             self.defaults.append((f.attname, f.get_db_prep_save(default, connection)))
         qn = connection.ops.quote_name
+        # Concrete fields always have a column; the stubs type it optional for all fields.
+        columns = [qn(f.column) for f in fields]  # type: ignore[arg-type]
         self.sql = (
-            f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+            f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(columns)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))})"
         )
         self.rows: list[list[Any]] = []

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from rapport.accounts.models import Team, User
@@ -55,7 +56,7 @@ def _require_write(actor: User) -> None:
         raise ActionError("Your role is read-only.")
 
 
-def _check_lengths(model: type, data: dict[str, Any]) -> None:
+def _check_lengths(model: type[Model], data: dict[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
     for name, value in data.items():
         if isinstance(value, str):

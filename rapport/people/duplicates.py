@@ -15,9 +15,10 @@ are suggested. Pairs someone marked "not a duplicate" are remembered in
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count
@@ -89,7 +90,7 @@ def _shared_identity_candidates(user: User, limit: int) -> Iterator[_Candidate]:
         .order_by("kind", "value")
     )
     found = 0
-    batch: list[dict] = []
+    batch: list[Mapping[str, Any]] = []
     for group in groups.iterator(chunk_size=500):
         batch.append(group)
         if len(batch) >= 200:
@@ -102,7 +103,7 @@ def _shared_identity_candidates(user: User, limit: int) -> Iterator[_Candidate]:
     yield from _identity_batch(user, batch)
 
 
-def _identity_batch(user: User, groups: list[dict]) -> Iterator[_Candidate]:
+def _identity_batch(user: User, groups: list[Mapping[str, Any]]) -> Iterator[_Candidate]:
     if not groups:
         return
     by_key: dict[tuple[str, str], list[int]] = defaultdict(list)

@@ -5,7 +5,7 @@ every rule about the domain stays in the actions, whose `ActionError.field_error
 back on the form so the user sees them next to the field they typed."""
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -115,7 +115,9 @@ class AccessForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["team"].queryset = Team.objects.all() if user.is_admin else user.teams.all()
+        cast(forms.ModelChoiceField, self.fields["team"]).queryset = (
+            Team.objects.all() if user.is_admin else user.teams.all()
+        )
         if user.is_admin or user.role == Role.MANAGER:
             self.fields["owner"] = forms.ModelChoiceField(
                 queryset=User.objects.filter(is_active=True).order_by("username"),

@@ -13,7 +13,7 @@ where, so the merge can be understood (and undone by hand) later.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
@@ -117,7 +117,7 @@ def _repoint_generic(
             continue
         related = rel.related_model
         field = getattr(rel, "field", None)
-        if field is None or (related is model and field.name == "merged_into"):
+        if related is None or field is None or (related is model and field.name == "merged_into"):
             continue
         accessor = f"{related._meta.label_lower}.{field.name}"
         if accessor in handled:
@@ -158,7 +158,13 @@ def _repoint_generic(
     return report
 
 
-def _lock_pair(model: type[models.Model], actor: User, survivor_id: Any, other_id: Any) -> tuple[Any, Any]:
+# The two mergeable kinds; both carry `merged_into`.
+Mergeable = TypeVar("Mergeable", Person, Organisation)
+
+
+def _lock_pair(
+    model: type[Mergeable], actor: User, survivor_id: Any, other_id: Any
+) -> tuple[Mergeable, Mergeable]:
     try:
         ids = [int(survivor_id), int(other_id)]
     except (TypeError, ValueError):
@@ -262,9 +268,10 @@ def person_merge(
 
     employment_ids = list(Employment.objects.filter(person=other).values_list("pk", flat=True))
     Employment.objects.filter(pk__in=employment_ids).update(person=survivor)
-    Employment.objects.filter(pk__in=employment_ids, is_current=True).exclude(
-        organisation_id=survivor.organisation_id
-    ).update(is_current=False)
+    current = Employment.objects.filter(pk__in=employment_ids, is_current=True)
+    if survivor.organisation_id is not None:
+        current = current.exclude(organisation_id=survivor.organisation_id)
+    current.update(is_current=False)
     seen: set[tuple] = set()
     for emp in Employment.objects.filter(person=survivor).order_by("-is_current", "started_on", "id"):
         key = (emp.organisation_id, emp.is_current) if emp.is_current else (

@@ -644,10 +644,10 @@ def save_plan(*, actor: User, plan: ContactPlan, source: str = Source.QUICK_ADD)
     )
     labels = {(i.kind, i.value): i.label for i in contact.identities if i.label}
     if labels:
-        for ident in person.identities.all():
-            if (ident.kind, ident.value) in labels:
-                ident.label = labels[(ident.kind, ident.value)]
-                ident.save(update_fields=["label"])
+        for saved in person.identities.all():
+            if (saved.kind, saved.value) in labels:
+                saved.label = labels[(saved.kind, saved.value)]
+                saved.save(update_fields=["label"])
     _add_addresses(person, contact)
     return person
 

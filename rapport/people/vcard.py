@@ -135,7 +135,9 @@ def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
 
 
 def _split_params(head: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in head:
         if ch == '"':
             quoted = not quoted
@@ -409,7 +411,9 @@ def parse_vcards(text: str) -> ParseResult:
 
 def fold_line(line: str, limit: int = 75) -> str:
     """Fold to at most `limit` octets per line without splitting a UTF-8 character."""
-    out, current, size = [], [], 0
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
     for ch in line:
         n = len(ch.encode("utf-8"))
         if size + n > limit:
@@ -440,7 +444,7 @@ def _profile_url(kind: str, value: str) -> str:
     return value
 
 
-_SOCIAL_TYPE_OUT = {
+_SOCIAL_TYPE_OUT: dict[str, str] = {
     IdentityKind.X: "twitter",
     IdentityKind.MASTODON: "mastodon",
     IdentityKind.BLUESKY: "bluesky",

@@ -130,7 +130,8 @@ class OrderForm(forms.Form):
     ends_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("started_on") and data.get("ends_on") and data["ends_on"] < data["started_on"]:
             self.add_error("ends_on", "Ends before it starts.")
         return data

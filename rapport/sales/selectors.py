@@ -99,11 +99,12 @@ def pipeline_board(
         )
         for d in deals:
             d.stage = stage
-        agg = sums.get(stage.pk, {"n": 0, "total": None})
-        total = agg["total"] or Decimal("0")
+        agg = sums.get(stage.pk)
+        count = int(agg["n"]) if agg else 0
+        total = Decimal(agg["total"] or 0) if agg else Decimal("0")
         columns.append(
             BoardColumn(
-                stage, deals, agg["n"], total, (total * stage.probability / 100).quantize(Decimal("0.01"))
+                stage, deals, count, total, (total * stage.probability / 100).quantize(Decimal("0.01"))
             )
         )
     return columns
@@ -159,7 +160,7 @@ def forecast(*, user: User, start: dt.date, months: int = 6, pipeline: Pipeline 
         totals[month] += w
         unweighted[month] += Decimal(row["u"] or 0)
     won: dict[dt.date, Decimal] = defaultdict(Decimal)
-    for row in (
+    for won_row in (
         qs.filter(status=DealStatus.WON)
         .annotate(month=TruncMonth("expected_close"))
         .values("month")
@@ -167,23 +168,21 @@ def forecast(*, user: User, start: dt.date, months: int = 6, pipeline: Pipeline 
         .order_by()
     ):
         month = (
-            row["month"]
-            if isinstance(row["month"], dt.date)
-            else dt.date.fromisoformat(str(row["month"])[:10])
+            won_row["month"]
+            if isinstance(won_row["month"], dt.date)
+            else dt.date.fromisoformat(str(won_row["month"])[:10])
         )
-        won[dt.date(month.year, month.month, 1)] += Decimal(row["s"] or 0)
+        won[dt.date(month.year, month.month, 1)] += Decimal(won_row["s"] or 0)
     users = {u.pk: u for u in User.objects.filter(pk__in=per_owner)}
-    owners = sorted(
-        (
-            {
-                "owner": users.get(oid),
-                "by_month": dict(by_month),
-                "total": sum(by_month.values(), Decimal("0")),
-            }
-            for oid, by_month in per_owner.items()
-        ),
-        key=lambda o: -o["total"],
-    )
+    owners: list[dict[str, Any]] = [
+        {
+            "owner": users.get(oid),
+            "by_month": dict(by_month),
+            "total": sum(by_month.values(), Decimal("0")),
+        }
+        for oid, by_month in per_owner.items()
+    ]
+    owners.sort(key=lambda o: -o["total"])
     return Forecast(
         month_list, owners, dict(totals), dict(unweighted), dict(won), sum(totals.values(), Decimal("0"))
     )
