@@ -18,6 +18,11 @@ class Role(models.TextChoices):
     READ_ONLY = "readonly", "Read-only"
 
 
+# The account automated capture acts as (the inbox creating people, routing). It cannot log
+# in and is not listed among the people who use Rapport.
+SERVICE_USERNAME = "rapport-bot"
+
+
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     created_at = models.DateTimeField(default=timezone.now)

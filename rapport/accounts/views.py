@@ -4,7 +4,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from rapport.accounts import actions
-from rapport.accounts.models import ApiToken, Role, Team, User
+from rapport.accounts.models import SERVICE_USERNAME, ApiToken, Role, Team, User
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest, int_param
 
@@ -68,7 +68,7 @@ def users(request: AuthedRequest) -> HttpResponse:
         request,
         "accounts/users.html",
         {
-            "users": User.objects.prefetch_related("teams").order_by("username"),
+            "users": User.objects.exclude(username=SERVICE_USERNAME).prefetch_related("teams").order_by("username"),
             "teams": Team.objects.all(),
             "roles": Role.choices,
             "errors": errors,
