@@ -71,13 +71,18 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"  {result.rows:,} rows in {result.seconds:.1f}s")
 
-        worker = server = None
+        worker = server = scheduler = None
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
         code = 0
         try:
             # Own sessions: Ctrl-C reaches only us, and we stop the children in order.
             worker = subprocess.Popen(  # noqa: S603
                 [sys.executable, "-m", "rapport.cli", "worker"], start_new_session=True
+            )
+            scheduler = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "rapport.cli", "scheduler"],
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
             )
             server = subprocess.Popen(  # noqa: S603
                 gunicorn_command(port, host=host, workers=opts["workers"], threads=4), start_new_session=True
@@ -87,7 +92,11 @@ class Command(BaseCommand):
             wait_healthy(f"http://{probe}:{port}", server)
             self._banner(host, port)
             while True:
-                for name, proc in (("web server", server), ("background worker", worker)):
+                for name, proc in (
+                    ("web server", server),
+                    ("background worker", worker),
+                    ("scheduler", scheduler),
+                ):
                     if proc.poll() is not None:
                         self.stderr.write(f"The {name} stopped (exit code {proc.returncode}); shutting down.")
                         code = 1
@@ -99,6 +108,7 @@ class Command(BaseCommand):
             self.stdout.write("\nStopping…")
             stop(server)
             stop(worker)
+            stop(scheduler)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.stdout.write("Stopped.")
