@@ -1,0 +1,192 @@
+"""Dashboard figures from the daily rollups: each figure is one GROUP BY over an indexed,
+bounded day range of a rollup table, so the cost does not grow with the number of mentions.
+
+    volume and sentiment per day/week     MentionDaily (query_id, day, source, sentiment)
+    share of voice                        MentionDaily per query, brand vs competitors
+    per-source breakdown                  MentionDaily
+    top / emerging topics                 TopicDaily (day, term)
+    advocates / detractors                AuthorDaily (day, source, author)"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Max, Sum
+from django.utils import timezone
+
+from rapport.accounts.models import User
+from rapport.listening.models import AuthorDaily, ListeningQuery, MentionDaily, TopicDaily
+from rapport.listening.selectors import queries_visible
+
+MAX_DAYS = 366
+SENTIMENTS = ("negative", "neutral", "positive")
+
+
+@dataclass
+class Figures:
+    since: dt.date
+    until: dt.date
+    bucket: str  # day | week
+    query_id: int
+    labels: list[str] = field(default_factory=list)
+    volume: dict[str, list[int]] = field(default_factory=dict)  # sentiment → per bucket
+    totals: dict[str, int] = field(default_factory=dict)
+    share_of_voice: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    top_topics: list[dict[str, Any]] = field(default_factory=list)
+    emerging_topics: list[dict[str, Any]] = field(default_factory=list)
+    advocates: list[dict[str, Any]] = field(default_factory=list)
+    detractors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["since"], d["until"] = self.since.isoformat(), self.until.isoformat()
+        return d
+
+
+def figures(
+    user: User,
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    query_id: int = 0,
+    bucket: str = "",
+) -> Figures:
+    until = until or timezone.localdate()
+    since = since or until - dt.timedelta(days=29)
+    if since > until:
+        since, until = until, since
+    since = max(since, until - dt.timedelta(days=MAX_DAYS - 1))
+    days = (until - since).days + 1
+    bucket = bucket if bucket in ("day", "week") else ("week" if days > 92 else "day")
+    fig = Figures(since=since, until=until, bucket=bucket, query_id=query_id)
+    visible_queries = {q.pk: q for q in queries_visible(user).filter(is_active=True)}
+    if query_id and query_id not in visible_queries:
+        query_id = fig.query_id = 0  # an invisible query shows the overall picture
+
+    # Volume and sentiment per bucket.
+    def key(day: dt.date) -> dt.date:
+        return day - dt.timedelta(days=day.weekday()) if bucket == "week" else day
+
+    first = key(since)
+    buckets: list[dt.date] = []
+    d = first
+    while d <= until:
+        buckets.append(d)
+        d += dt.timedelta(days=7 if bucket == "week" else 1)
+    index = {b: i for i, b in enumerate(buckets)}
+    fig.labels = [b.strftime("%d %b") for b in buckets]
+    fig.volume = {s: [0] * len(buckets) for s in SENTIMENTS}
+    rows = (
+        MentionDaily.objects.filter(query_id=query_id, day__gte=since, day__lte=until)
+        .values("day", "sentiment")
+        .annotate(n=Sum("count"))
+    )
+    for r in rows:
+        if r["sentiment"] in fig.volume:
+            fig.volume[r["sentiment"]][index[key(r["day"])]] += r["n"]
+    fig.totals = {s: sum(v) for s, v in fig.volume.items()}
+    fig.totals["all"] = sum(fig.totals.values())
+
+    # Share of voice: our brand/product queries against each competitor query.
+    if visible_queries:
+        per_query = dict(
+            MentionDaily.objects.filter(query_id__in=list(visible_queries), day__gte=since, day__lte=until)
+            .values("query_id")
+            .annotate(n=Sum("count"))
+            .values_list("query_id", "n")
+        )
+        sov = [
+            {"name": q.name, "count": per_query.get(q.pk, 0), "competitor": q.is_competitor, "query_id": q.pk}
+            for q in visible_queries.values()
+            if q.is_competitor or q.kind in ("brand", "product")
+        ]
+        total = sum(x["count"] for x in sov) or 1
+        for x in sov:
+            x["share"] = round(100 * x["count"] / total, 1)
+        fig.share_of_voice = sorted(sov, key=lambda x: -x["count"])
+
+    # Per source.
+    per_source: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SENTIMENTS, 0))
+    for r in (
+        MentionDaily.objects.filter(query_id=query_id, day__gte=since, day__lte=until)
+        .values("source_kind", "sentiment")
+        .annotate(n=Sum("count"), e=Sum("engagement"))
+    ):
+        if r["sentiment"] in SENTIMENTS:
+            per_source[r["source_kind"]][r["sentiment"]] += r["n"]
+    fig.sources = sorted(
+        ({"source": k, **v, "total": sum(v.values())} for k, v in per_source.items()),
+        key=lambda x: -x["total"],
+    )
+
+    # Topics: top in the range; emerging = last 7 days against the 28 days before.
+    fig.top_topics = [
+        {"term": r["term"], "count": r["n"], "negative": r["neg"]}
+        for r in TopicDaily.objects.filter(day__gte=since, day__lte=until)
+        .values("term")
+        .annotate(n=Sum("count"), neg=Sum("negative"))
+        .order_by("-n", "term")[:15]
+    ]
+    recent_start = until - dt.timedelta(days=6)
+    base_start = recent_start - dt.timedelta(days=28)
+    recent = {
+        r["term"]: r["n"]
+        for r in TopicDaily.objects.filter(day__gte=recent_start, day__lte=until)
+        .values("term")
+        .annotate(n=Sum("count"))
+        .order_by("-n")[:200]
+    }
+    if recent:
+        before = dict(
+            TopicDaily.objects.filter(day__gte=base_start, day__lt=recent_start, term__in=list(recent))
+            .values("term")
+            .annotate(n=Sum("count"))
+            .values_list("term", "n")
+        )
+        emerging = []
+        for term, n in recent.items():
+            weekly_before = before.get(term, 0) / 4
+            growth = n / max(weekly_before, 1.0)
+            if n >= 3 and growth >= 2:
+                emerging.append(
+                    {"term": term, "count": n, "before": round(weekly_before, 1), "growth": round(growth, 1)}
+                )
+        fig.emerging_topics = sorted(emerging, key=lambda x: (-x["growth"], -x["count"]))[:10]
+
+    # Advocates and detractors: most positive / negative mentions, then influence.
+    authors = (
+        AuthorDaily.objects.filter(day__gte=since, day__lte=until)
+        .values("source_kind", "author_handle")
+        .annotate(
+            pos=Sum("positive"),
+            neg=Sum("negative"),
+            n=Sum("total"),
+            inf=Max("influence"),
+            name=Max("author_name"),
+            person=Max("person_id"),
+        )
+    )
+    fig.advocates = [_author(r) for r in authors.filter(pos__gt=0).order_by("-pos", "-inf")[:10]]
+    fig.detractors = [_author(r) for r in authors.filter(neg__gt=0).order_by("-neg", "-inf")[:10]]
+    return fig
+
+
+def _author(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "source": r["source_kind"],
+        "handle": r["author_handle"],
+        "name": r["name"] or r["author_handle"],
+        "positive": r["pos"],
+        "negative": r["neg"],
+        "total": r["n"],
+        "influence": round(r["inf"] or 0, 1),
+        "person_id": r["person"],
+    }
+
+
+def competitor_queries(user: User) -> list[ListeningQuery]:
+    return list(queries_visible(user).filter(is_competitor=True))

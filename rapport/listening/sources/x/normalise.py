@@ -1,0 +1,51 @@
+"""X API v2 recent search (`GET /2/tweets/search/recent` with `expansions=author_id`) →
+mention dicts. Authors come from `includes.users` with their `public_metrics`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rapport.listening.sources.base import BadItem, as_int, parse_datetime, sane_time
+
+
+def normalise(
+    tweet: Any, now: dt.datetime, *, users: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    if not isinstance(tweet, dict) or not str(tweet.get("id", "")).isdigit():
+        raise BadItem("a tweet without a numeric id")
+    text = str(tweet.get("note_tweet", {}).get("text") or tweet.get("text") or "").replace("\x00", "")
+    if not text.strip():
+        raise BadItem(f"tweet {tweet['id']} has no text")
+    user = (users or {}).get(str(tweet.get("author_id", "")), {})
+    username = str(user.get("username") or "")
+    metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
+    user_metrics = user.get("public_metrics") if isinstance(user.get("public_metrics"), dict) else {}
+    entities = tweet.get("entities") if isinstance(tweet.get("entities"), dict) else {}
+    links = [
+        str(u.get("expanded_url") or u.get("url") or "")[:1000]
+        for u in entities.get("urls") or []
+        if isinstance(u, dict) and str(u.get("expanded_url") or u.get("url") or "").startswith("http")
+    ]
+    tags = [str(h.get("tag", "")).lower() for h in entities.get("hashtags") or [] if isinstance(h, dict)]
+    followers = as_int(user_metrics.get("followers_count"))
+    return {
+        "source_kind": "x",
+        "external_id": str(tweet["id"]),
+        "url": f"https://x.com/{username or 'i'}/status/{tweet['id']}",
+        "author_kind": "x" if username else "",
+        "author_handle": username.lower(),
+        "author_name": str(user.get("name") or "")[:200],
+        "author_followers": followers,
+        "text": text,
+        "language": ""
+        if tweet.get("lang") in (None, "und", "zxx", "qme", "qht")
+        else str(tweet["lang"])[:10],
+        "published_at": sane_time(parse_datetime(tweet.get("created_at")), now),
+        "reach": as_int(metrics.get("impression_count")) or followers,
+        "likes": as_int(metrics.get("like_count")),
+        "shares": as_int(metrics.get("retweet_count")) + as_int(metrics.get("quote_count")),
+        "replies": as_int(metrics.get("reply_count")),
+        "links": links[:20],
+        "hashtags": [t for t in tags if t],
+    }
