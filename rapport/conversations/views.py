@@ -4,7 +4,7 @@ status, priority, call log), plus the small JSON endpoint the page polls for new
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
@@ -14,6 +14,7 @@ from rapport.channels.models import Channel
 from rapport.conversations import actions, selectors
 from rapport.conversations.models import CallDirection, CallOutcome, Notification, Priority, Status
 from rapport.core.errors import ActionError
+from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page
 from rapport.people.models import Identity
 from rapport.sales.selectors import deals_visible
@@ -37,7 +38,7 @@ def _int(value: str | None) -> int | None:
 
 @login_required
 @require_GET
-def inbox_view(request: HttpRequest) -> HttpResponse:
+def inbox_view(request: AuthedRequest) -> HttpResponse:
     user = request.user
     filters = selectors.InboxFilters(
         view=request.GET.get("view", "mine"),
@@ -77,7 +78,7 @@ def _agents_for(user: User) -> list[User]:
 
 @login_required
 @require_GET
-def conversation_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     user = request.user
     conv = selectors.conversation_get(user, conversation_id)
     history = selectors.messages_of(conv)
@@ -87,7 +88,7 @@ def conversation_view(request: HttpRequest, conversation_id: int) -> HttpRespons
     person_visible = person is not None and people_visible(user).filter(pk=person.pk).exists()
     identities = list(Identity.objects.filter(person=person)) if person_visible else []
     deals = []
-    if person_visible:
+    if person is not None and person_visible:
         dq = Q(participants__person=person)
         if person.organisation_id:
             dq |= Q(organisation_id=person.organisation_id)
@@ -120,7 +121,7 @@ def conversation_view(request: HttpRequest, conversation_id: int) -> HttpRespons
 
 @login_required
 @require_GET
-def messages_json(request: HttpRequest, conversation_id: int) -> JsonResponse:
+def messages_json(request: AuthedRequest, conversation_id: int) -> JsonResponse:
     conv = selectors.conversation_get(request.user, conversation_id)
     after = _int(request.GET.get("after")) or 0
     items = selectors.messages_of(conv, after=after, limit=100)
@@ -135,7 +136,7 @@ def messages_json(request: HttpRequest, conversation_id: int) -> JsonResponse:
     )
 
 
-def _act(request: HttpRequest, conversation_id: int, fn) -> HttpResponse:
+def _act(request: AuthedRequest, conversation_id: int, fn) -> HttpResponse:
     conv = selectors.conversation_for_edit(request.user, conversation_id)
     try:
         note = fn(conv)
@@ -149,7 +150,7 @@ def _act(request: HttpRequest, conversation_id: int, fn) -> HttpResponse:
 
 @login_required
 @require_POST
-def reply_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def reply_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     text = request.POST.get("text", "")
 
     def go(conv):
@@ -164,7 +165,7 @@ def reply_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def assign_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def assign_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     raw = request.POST.get("assignee", "")
 
     def go(conv):
@@ -186,7 +187,7 @@ def assign_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def status_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def status_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     def go(conv):
         actions.conversation_set_status(
             actor=request.user,
@@ -201,7 +202,7 @@ def status_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def priority_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def priority_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     def go(conv):
         actions.conversation_set_priority(
             actor=request.user,
@@ -216,7 +217,7 @@ def priority_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def call_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def call_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     def go(conv):
         try:
             minutes = float(request.POST.get("duration_min") or 0)
