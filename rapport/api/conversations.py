@@ -5,20 +5,20 @@ import datetime as dt
 from typing import Annotated, Any
 
 from django.db import transaction
-from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
 from rapport.accounts.models import Team, User
 from rapport.api.pagination import PageParams, fetch_page, page_out, page_schema
-from rapport.api.schemas import Id, InputSchema, Text, team_ref, user_ref
+from rapport.api.schemas import Chars, Id, InputSchema, team_ref, user_ref
 from rapport.channels import actions as channel_actions
 from rapport.channels import selectors as channel_selectors
 from rapport.channels.models import Channel, RawPayload
 from rapport.conversations import actions, selectors
 from rapport.conversations.models import Conversation, Message
 from rapport.core.errors import ActionError
+from rapport.core.http import ApiRequest
 from rapport.core.pagination import keyset_page
 
 router = Router(tags=["Inbox"])
@@ -81,8 +81,8 @@ ConversationPage = page_schema("ConversationPage", ConversationOut)
 
 
 class InboxQuery(Schema):
-    view: Annotated[str, Text(12)] = Field("all", description="mine, unassigned, teams, all or sla.")
-    status: Annotated[str, Text(10)] = Field(
+    view: Annotated[str, Chars(12)] = Field("all", description="mine, unassigned, teams, all or sla.")
+    status: Annotated[str, Chars(10)] = Field(
         "open", description="open (new+open+waiting), any, or one status."
     )
     channel: Id | None = None
@@ -90,7 +90,7 @@ class InboxQuery(Schema):
 
 
 class TextIn(InputSchema):
-    text: Annotated[str, Text(20000)]
+    text: Annotated[str, Chars(20000)]
 
 
 class AssignIn(InputSchema):
@@ -99,12 +99,12 @@ class AssignIn(InputSchema):
 
 
 class StatusIn(InputSchema):
-    status: Annotated[str, Text(10)]
+    status: Annotated[str, Chars(10)]
     version: int | None = None
 
 
 class PriorityIn(InputSchema):
-    priority: Annotated[str, Text(10)]
+    priority: Annotated[str, Chars(10)]
     version: int | None = None
 
 
@@ -121,10 +121,10 @@ class ChannelOut(Schema):
 
 
 class ChannelCreate(InputSchema):
-    kind: Annotated[str, Text(20)]
-    name: Annotated[str, Text(100)]
+    kind: Annotated[str, Chars(20)]
+    name: Annotated[str, Chars(100)]
     team: Id | None = None
-    credentials: dict[str, Annotated[str, Text(2000)]] = Field(
+    credentials: dict[str, Annotated[str, Chars(2000)]] = Field(
         default_factory=dict, description="Write-only; never returned."
     )
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -132,10 +132,10 @@ class ChannelCreate(InputSchema):
 
 class ChannelPatch(InputSchema):
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, Text(100)] | None = None
+    name: Annotated[str, Chars(100)] | None = None
     team: Id | None = None
-    status: Annotated[str, Text(10)] | None = None
-    credentials: dict[str, Annotated[str, Text(2000)]] | None = None
+    status: Annotated[str, Chars(10)] | None = None
+    credentials: dict[str, Annotated[str, Chars(2000)]] | None = None
     settings: dict[str, Any] | None = None
 
 
@@ -162,7 +162,8 @@ def _person_ref(user: User, conv: Conversation, visible_people: set[int]) -> dic
         return None
     if conv.person_id not in visible_people:
         return {"id": conv.person_id, "name": None}
-    return {"id": conv.person_id, "name": conv.person.full_name}
+    person = conv.person
+    return {"id": conv.person_id, "name": person.full_name if person is not None else None}
 
 
 def _conversations_out(user: User, convs: list[Conversation]) -> list[dict[str, Any]]:
@@ -239,7 +240,7 @@ def _detail(user: User, conversation_id: int) -> dict[str, Any]:
 
 @router.get("/conversations", response=ConversationPage)
 def list_conversations(
-    request: HttpRequest, filters: Query[InboxQuery], page: Query[PageParams]
+    request: ApiRequest, filters: Query[InboxQuery], page: Query[PageParams]
 ) -> dict[str, Any]:
     """Newest activity first. Only conversations of your teams or assigned to you (admins: all)."""
     user = request.auth
@@ -253,12 +254,12 @@ def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}", response=ConversationDetailOut)
-def get_conversation(request: HttpRequest, conversation_id: Id) -> dict[str, Any]:
+def get_conversation(request: ApiRequest, conversation_id: Id) -> dict[str, Any]:
     return _detail(request.auth, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/reply", response={201: MessageOut})
-def reply(request: HttpRequest, conversation_id: Id, payload: TextIn) -> Status:
+def reply(request: ApiRequest, conversation_id: Id, payload: TextIn) -> Status:
     """Queue a reply on the conversation's channel; `delivery_status` tells when it is sent."""
     conv = selectors.conversation_for_edit(request.auth, conversation_id)
     message = actions.conversation_reply(actor=request.auth, conversation=conv, text=payload.text)
@@ -266,14 +267,14 @@ def reply(request: HttpRequest, conversation_id: Id, payload: TextIn) -> Status:
 
 
 @router.post("/conversations/{conversation_id}/notes", response={201: MessageOut})
-def note(request: HttpRequest, conversation_id: Id, payload: TextIn) -> Status:
+def note(request: ApiRequest, conversation_id: Id, payload: TextIn) -> Status:
     conv = selectors.conversation_for_edit(request.auth, conversation_id)
     message = actions.conversation_note(actor=request.auth, conversation=conv, text=payload.text)
     return Status(201, _message_out(message))
 
 
 @router.post("/conversations/{conversation_id}/assign", response=ConversationOut)
-def assign(request: HttpRequest, conversation_id: Id, payload: AssignIn) -> dict[str, Any]:
+def assign(request: ApiRequest, conversation_id: Id, payload: AssignIn) -> dict[str, Any]:
     conv = selectors.conversation_for_edit(request.auth, conversation_id)
     assignee = None
     if payload.assignee is not None:
@@ -287,7 +288,7 @@ def assign(request: HttpRequest, conversation_id: Id, payload: AssignIn) -> dict
 
 
 @router.post("/conversations/{conversation_id}/status", response=ConversationOut)
-def set_status(request: HttpRequest, conversation_id: Id, payload: StatusIn) -> dict[str, Any]:
+def set_status(request: ApiRequest, conversation_id: Id, payload: StatusIn) -> dict[str, Any]:
     conv = selectors.conversation_for_edit(request.auth, conversation_id)
     actions.conversation_set_status(
         actor=request.auth, conversation=conv, status=payload.status, expected_version=payload.version
@@ -296,7 +297,7 @@ def set_status(request: HttpRequest, conversation_id: Id, payload: StatusIn) -> 
 
 
 @router.post("/conversations/{conversation_id}/priority", response=ConversationOut)
-def set_priority(request: HttpRequest, conversation_id: Id, payload: PriorityIn) -> dict[str, Any]:
+def set_priority(request: ApiRequest, conversation_id: Id, payload: PriorityIn) -> dict[str, Any]:
     conv = selectors.conversation_for_edit(request.auth, conversation_id)
     actions.conversation_set_priority(
         actor=request.auth, conversation=conv, priority=payload.priority, expected_version=payload.version
@@ -331,12 +332,12 @@ def _team(team_id: int | None) -> Team | None:
 
 
 @router.get("/channels", response=list[ChannelOut])
-def list_channels(request: HttpRequest) -> list[dict[str, Any]]:
+def list_channels(request: ApiRequest) -> list[dict[str, Any]]:
     return [_channel_out(c) for c in channel_selectors.channels_for(request.auth)]
 
 
 @router.post("/channels", response={201: ChannelOut})
-def create_channel(request: HttpRequest, payload: ChannelCreate) -> Status:
+def create_channel(request: ApiRequest, payload: ChannelCreate) -> Status:
     channel_selectors.require_admin(request.auth)
     channel = channel_actions.channel_create(
         actor=request.auth,
@@ -350,12 +351,12 @@ def create_channel(request: HttpRequest, payload: ChannelCreate) -> Status:
 
 
 @router.get("/channels/{channel_id}", response=ChannelOut)
-def get_channel(request: HttpRequest, channel_id: Id) -> dict[str, Any]:
+def get_channel(request: ApiRequest, channel_id: Id) -> dict[str, Any]:
     return _channel_out(channel_selectors.channel_get(request.auth, channel_id))
 
 
 @router.patch("/channels/{channel_id}", response=ChannelOut)
-def update_channel(request: HttpRequest, channel_id: Id, payload: ChannelPatch) -> dict[str, Any]:
+def update_channel(request: ApiRequest, channel_id: Id, payload: ChannelPatch) -> dict[str, Any]:
     channel = channel_selectors.channel_get(request.auth, channel_id)
     data = payload.dict(exclude_unset=True)
     if "team" in data:
@@ -365,7 +366,7 @@ def update_channel(request: HttpRequest, channel_id: Id, payload: ChannelPatch) 
 
 
 @router.delete("/channels/{channel_id}", response={204: None})
-def delete_channel(request: HttpRequest, channel_id: Id) -> Status:
+def delete_channel(request: ApiRequest, channel_id: Id) -> Status:
     channel = channel_selectors.channel_get(request.auth, channel_id)
     channel_actions.channel_delete(actor=request.auth, channel=channel)
     return Status(204, None)
@@ -389,7 +390,7 @@ def _dead_out(p: RawPayload) -> dict[str, Any]:
 
 
 @router.get("/dead-letters", response=DeadLetterPage)
-def list_dead_letters(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
+def list_dead_letters(request: ApiRequest, page: Query[PageParams]) -> dict[str, Any]:
     qs = channel_selectors.dead_letters(request.auth).defer(None)
     result = fetch_page(
         lambda: keyset_page(qs, ["-received_at", "-id"], page.cursor, page.limit), page.cursor
@@ -398,7 +399,7 @@ def list_dead_letters(request: HttpRequest, page: Query[PageParams]) -> dict[str
 
 
 @router.post("/dead-letters/{payload_id}/replay", response=DeadLetterOut)
-def replay_dead_letter(request: HttpRequest, payload_id: Id) -> dict[str, Any]:
+def replay_dead_letter(request: ApiRequest, payload_id: Id) -> dict[str, Any]:
     payload = channel_selectors.payload_get(request.auth, payload_id)
     with transaction.atomic():
         payload = channel_actions.payload_replay(actor=request.auth, payload=payload)
