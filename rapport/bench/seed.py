@@ -105,6 +105,15 @@ def default_counts(people: int) -> dict[str, int]:
 # --- raw insertion ---------------------------------------------------------------------
 
 
+def _column(field: object) -> str:
+    # Django types `column` as optional because some fields (reverse relations, non-concrete
+    # fields) have none; the ones seeded here always do, and a miss should name the field.
+    column = getattr(field, "column", None)
+    if not isinstance(column, str):
+        raise SeedError(f"{field} has no database column")
+    return column
+
+
 class _Table:
     """INSERT for one model: the given attnames first, then every other concrete column with
     its model default, so a field added to a model later does not break seeding."""
@@ -116,11 +125,11 @@ class _Table:
             raise SeedError(f"{model.__name__} has no fields {sorted(unknown)}")
         self.model = model
         self.extra = [
-            (f.column, f.get_db_prep_save(f.get_default(), connection))
+            (_column(f), f.get_db_prep_save(f.get_default(), connection))
             for name, f in fields.items()
             if name not in attnames
         ]
-        columns = [fields[a].column for a in attnames] + [c for c, _ in self.extra]
+        columns = [_column(fields[a]) for a in attnames] + [c for c, _ in self.extra]
         qn = connection.ops.quote_name
         self.sql = (
             f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(c) for c in columns)}) "
@@ -145,7 +154,7 @@ class _M2M:
         qn = connection.ops.quote_name
         t = through._meta
         self.sql = (
-            f"INSERT INTO {qn(t.db_table)} ({qn(t.get_field(left).column)}, {qn(t.get_field(right).column)}) "
+            f"INSERT INTO {qn(t.db_table)} ({qn(_column(t.get_field(left)))}, {qn(_column(t.get_field(right)))}) "
             "VALUES (%s, %s)"
         )
         self.count = 0

@@ -17,7 +17,7 @@ def channels_for(user: User) -> QuerySet[Channel]:
     return Channel.objects.select_related("team").order_by("name", "id")
 
 
-def channel_get(user: User, channel_id: object) -> Channel:
+def channel_get(user: User, channel_id: int | str) -> Channel:
     try:
         return channels_for(user).get(pk=channel_id)
     except (Channel.DoesNotExist, ValueError, TypeError):
@@ -29,7 +29,7 @@ def dead_letters(user: User) -> QuerySet[RawPayload]:
     return RawPayload.objects.filter(status=PayloadStatus.DEAD).select_related("channel").defer("body")
 
 
-def payload_get(user: User, payload_id: object) -> RawPayload:
+def payload_get(user: User, payload_id: int | str) -> RawPayload:
     require_admin(user)
     try:
         return RawPayload.objects.select_related("channel").get(pk=payload_id)

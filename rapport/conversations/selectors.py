@@ -107,10 +107,7 @@ def person_conversations(
 ) -> list[Conversation]:
     if person_id is None:
         return []
-    qs = (
-        conversations_visible(user)
-        .filter(person_id=person_id)
-        .exclude(pk=exclude)
-        .prefetch_related("channels")
-    )
+    qs = conversations_visible(user).filter(person_id=person_id).prefetch_related("channels")
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude)
     return list(qs.order_by("-last_message_at", "-id")[:limit])

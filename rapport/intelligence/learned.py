@@ -182,7 +182,7 @@ class Model:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> Model:
+    def from_bytes(cls, blob: bytes | memoryview) -> Model:
         import numpy as np
 
         with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as data:

@@ -90,11 +90,13 @@ def normalise_handle(kind: str, raw: str) -> str:
             raise IdentityError(f"“{value[:60]}” is not a Bluesky handle (like jane.bsky.social).")
         return m.group(1).lower()
     if kind in (IdentityKind.LINKEDIN, IdentityKind.FACEBOOK, IdentityKind.INSTAGRAM):
-        hosts = {
+        # `kind` arrives as a plain str; IdentityKind members hash and compare as their values.
+        by_kind: dict[str, tuple[str, ...]] = {
             IdentityKind.LINKEDIN: ("linkedin.com",),
             IdentityKind.FACEBOOK: ("facebook.com", "fb.com"),
             IdentityKind.INSTAGRAM: ("instagram.com",),
-        }[kind]
+        }
+        hosts = by_kind[kind]
         value = _strip_profile_url(value, hosts).lstrip("@")
         if not _GENERIC_HANDLE.match(value):
             raise IdentityError(f"“{value[:60]}” is not a valid {kind} handle or profile URL.")
