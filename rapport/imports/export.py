@@ -117,8 +117,8 @@ def _people_rows(user: User, params: QueryDict) -> Iterator[list[Any]]:
                 p.pk,
                 p.first_name,
                 p.last_name,
-                p.primary_email,  # type: ignore[attr-defined]  # set by person_list
-                p.primary_phone,  # type: ignore[attr-defined]
+                p.primary_email,
+                p.primary_phone,
                 p.title,
                 p.organisation.name if p.organisation and p.organisation_id in orgs else "",
                 ", ".join(tags.get(p.pk, [])),

@@ -97,6 +97,11 @@ class Person(OwnedRecord):
     )
     last_activity_at = models.DateTimeField(null=True, blank=True)
 
+    # Not columns: set on list pages by people.selectors.attach_primary_identities (one query
+    # per page). Declared so type checkers know them; unset on a Person loaded any other way.
+    primary_email: str
+    primary_phone: str
+
     class Meta:
         indexes = [
             models.Index(fields=["sort_key", "id"], name="person_sort"),

@@ -103,8 +103,8 @@ def attach_primary_identities(people: list[Person]) -> None:
     """One query for the whole page: sets `primary_email` and `primary_phone` on each person."""
     by_id = {p.pk: p for p in people}
     for p in people:
-        p.primary_email = ""  # type: ignore[attr-defined]
-        p.primary_phone = ""  # type: ignore[attr-defined]
+        p.primary_email = ""
+        p.primary_phone = ""
     if not by_id:
         return
     for ident in Identity.objects.filter(person_id__in=by_id, kind__in=["email", "phone"]).order_by(

@@ -432,7 +432,7 @@ def person_lookup_view(request: AuthedRequest) -> JsonResponse:
                     for x in [
                         p.full_name,
                         p.organisation.name if p.organisation else "",
-                        p.primary_email,  # type: ignore[attr-defined]  # set by person_list
+                        p.primary_email,
                     ]
                     if x
                 ),

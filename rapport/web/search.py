@@ -54,7 +54,7 @@ def global_search(user: User, q: str, limit: int = 8) -> list[Group]:
                 for x in [
                     p.title,
                     p.organisation.name if p.organisation else "",
-                    p.primary_email,  # type: ignore[attr-defined]  # set by person_list
+                    p.primary_email,
                 ]
                 if x
             ),
