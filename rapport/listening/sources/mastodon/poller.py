@@ -55,7 +55,7 @@ class Poller(base.Poller):
             raise base.BadDocument("no list of statuses in the answer")
         newest = cursor.since_id
         for s in statuses:
-            sid = str(s.get("id", "")) if isinstance(s, dict) else ""
+            sid = str(s.get("id") or "") if isinstance(s, dict) else ""
             if sid and (not newest or base.id_greater(sid, newest)):
                 newest = sid
         return base.Page(statuses, {"since_id": newest})

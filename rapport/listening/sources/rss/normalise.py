@@ -60,7 +60,7 @@ def parse_feed(body: bytes) -> list[Any]:
 
 def _when(entry: Any) -> dt.datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        value = dict.get(entry, key)  # plain dict access: no deprecated key aliasing
         if value:
             try:
                 return dt.datetime.fromtimestamp(calendar.timegm(value), tz=dt.UTC)
@@ -87,8 +87,8 @@ def normalise(entry: Any, now: dt.datetime, *, feed_url: str = "") -> dict[str, 
     external_id = str(entry.get("id") or "").strip() or link or hash_id(feed_url, title, text)
     author = str(entry.get("author") or "")[:200]
     links = [link] if link else []
-    for l in entry.get("links") or []:
-        href = str(l.get("href") or "")
+    for extra in entry.get("links") or []:
+        href = str(extra.get("href") or "")
         if href.startswith(("http://", "https://")) and href not in links:
             links.append(href[:1000])
     return {
