@@ -22,22 +22,22 @@ from rapport.accounts.models import Role, User
 from rapport.channels import registry
 from rapport.channels.base import CanonicalMessage, NormaliseError, content_hash_id
 from rapport.channels.models import Channel, PayloadStatus, RawPayload
-from rapport.conversations import routing
+from rapport.conversations import routing, scoring
 from rapport.conversations.models import (
     OPEN_STATUSES,
     Conversation,
     Delivery,
     Direction,
     Message,
+    Notification,
     Status,
 )
-from rapport.conversations.notify import notify
 from rapport.conversations.sanitise import clean_html, html_to_text
-from rapport.conversations.scoring import Score, score
+from rapport.conversations.scoring import NEUTRAL, Score, score
 from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
 from rapport.people.identities import IdentityError, normalise
-from rapport.people.models import IdentityKind, Person, Source
+from rapport.people.models import Identity, IdentityKind, Person, Source
 
 log = logging.getLogger(__name__)
 
@@ -62,30 +62,199 @@ def system_user() -> User:
         return User.objects.get(username=routing.BOT_USERNAME)
 
 
+# --- per-batch context -------------------------------------------------------------------
+
+
+class Batch:
+    """What storing a batch of messages needs to know, read with one query per kind of
+    lookup instead of several per message: senders' people, already-stored external ids,
+    the conversations that replies, DM threads and open conversations point to, the routing
+    rules and SLA table. Messages stored earlier in the same batch are added as they go, so
+    the tenth message of a batch sees the first nine exactly as a later query would.
+
+    A single `ingest()` is a batch of one, so both paths run the same code. Build it inside
+    the transaction that stores the batch (the lookups must not go stale under it)."""
+
+    def __init__(self, items: list[tuple[Channel, CanonicalMessage, str]], now: dt.datetime):
+        self.now = now
+        self.bot: User | None = None
+        self.rules = routing.active_rules()
+        self.sla = routing.sla_table()
+        self.notices: list[Notification] = []
+        self.conversations: dict[int, Conversation] = {}
+        # (channel id, external id) → stored message (None: stored before this batch)
+        self.stored: dict[tuple[int, str], Message | None] = {}
+        # (channel kind, external id) → (message id, conversation id), newest message wins
+        self.replies: dict[tuple[str, str], tuple[int, int]] = {}
+        # (channel id, thread id) → (message id, conversation id)
+        self.threads: dict[tuple[int, str], tuple[int, int]] = {}
+        # (person id, channel id) → conversation ids that may be the person's open one there
+        self.candidates: dict[tuple[int, int], set[int]] = {}
+        self.linked: set[tuple[int, int]] = set()  # (conversation id, channel id)
+        self.people: dict[tuple[str, str], Person | None] = {}
+        self._prefetch(items)
+
+    def _prefetch(self, items: list[tuple[Channel, CanonicalMessage, str]]) -> None:
+        by_channel: dict[int, set[str]] = {}
+        keys: set[str] = set()
+        kinds: set[str] = set()
+        threads: dict[int, set[str]] = {}
+        identities: set[tuple[str, str]] = set()
+        for channel, cm, external_id in items:
+            by_channel.setdefault(channel.pk, set()).add(external_id)
+            reply_keys = cm.reply_keys()
+            if reply_keys:
+                keys.update(reply_keys)
+                kinds.add(channel.kind)
+            if cm.thread_id:
+                threads.setdefault(channel.pk, set()).add(cm.thread_id)
+            ident = _identity(cm)
+            if ident is not None:
+                identities.add(ident)
+        for channel_id, ids in by_channel.items():
+            for ext in Message.objects.filter(channel_id=channel_id, external_id__in=ids).values_list(
+                "external_id", flat=True
+            ):
+                self.stored[(channel_id, ext)] = None
+        conversation_ids: set[int] = set()
+        if keys:
+            for mid, ext, kind, cid in Message.objects.filter(
+                external_id__in=keys, channel__kind__in=kinds
+            ).values_list("id", "external_id", "channel__kind", "conversation_id"):
+                if (kind, ext) not in self.replies or self.replies[(kind, ext)][0] < mid:
+                    self.replies[(kind, ext)] = (mid, cid)
+                conversation_ids.add(cid)
+        for channel_id, tids in threads.items():
+            for mid, tid, cid in Message.objects.filter(
+                channel_id=channel_id, thread_id__in=tids
+            ).values_list("id", "thread_id", "conversation_id"):
+                if (channel_id, tid) not in self.threads or self.threads[(channel_id, tid)][0] < mid:
+                    self.threads[(channel_id, tid)] = (mid, cid)
+                conversation_ids.add(cid)
+        if identities:
+            self._load_people(identities)
+        person_ids = {p.pk for p in self.people.values() if p is not None}
+        if person_ids:
+            for cid, pid, chid in Conversation.objects.filter(
+                person_id__in=person_ids,
+                channels__id__in=list(by_channel),
+                last_message_at__gte=self.now - THREAD_WINDOW,
+            ).values_list("id", "person_id", "channels__id"):
+                self.candidates.setdefault((pid, chid), set()).add(cid)
+                self.linked.add((cid, chid))
+                conversation_ids.add(cid)
+        if conversation_ids:
+            for conv in Conversation.objects.filter(pk__in=conversation_ids).select_related(
+                "person__owner", "person__organisation__owner", "organisation__owner"
+            ):
+                self.conversations[conv.pk] = conv
+            self.linked.update(
+                Conversation.channels.through.objects.filter(
+                    conversation_id__in=conversation_ids
+                ).values_list("conversation_id", "channel_id")
+            )
+
+    def _load_people(self, identities: set[tuple[str, str]]) -> None:
+        by_kind: dict[str, set[str]] = {}
+        for kind, value in identities:
+            by_kind.setdefault(kind, set()).add(value)
+            self.people[(kind, value)] = None
+        for kind, values in by_kind.items():
+            rows = (
+                Identity.objects.filter(kind=kind, value__in=values, person__merged_into__isnull=True)
+                .select_related("person__owner", "person__organisation__owner")
+                .order_by("-id")  # the oldest identity wins, as person_by_identity does
+            )
+            for ident in rows:
+                self.people[(kind, ident.value)] = ident.person
+
+    def system_user(self) -> User:
+        if self.bot is None:
+            self.bot = system_user()
+        return self.bot
+
+    def find_conversation(
+        self, channel: Channel, cm: CanonicalMessage, person: Person | None, now: dt.datetime
+    ) -> Conversation | None:
+        found = [
+            self.replies[(channel.kind, k)] for k in cm.reply_keys() if (channel.kind, k) in self.replies
+        ]
+        if found:
+            conv = self.conversations[max(found)[1]]
+            if conv.status != Status.CLOSED:
+                return conv
+        if cm.thread_id and (channel.pk, cm.thread_id) in self.threads:
+            conv = self.conversations[self.threads[(channel.pk, cm.thread_id)][1]]
+            if conv.status != Status.CLOSED:
+                return conv
+        if person is not None:
+            open_ones = [
+                self.conversations[cid]
+                for cid in self.candidates.get((person.pk, channel.pk), ())
+                if self.conversations[cid].person_id == person.pk
+                and self.conversations[cid].status in OPEN_STATUSES
+                and self.conversations[cid].last_message_at >= now - THREAD_WINDOW
+            ]
+            if open_ones:
+                return max(open_ones, key=lambda c: (c.last_message_at, c.pk))
+        return None
+
+    def remember(self, channel: Channel, message: Message, conversation: Conversation) -> None:
+        self.conversations[conversation.pk] = conversation
+        self.stored[(channel.pk, message.external_id)] = message
+        self.replies[(channel.kind, message.external_id)] = (message.pk, conversation.pk)
+        if message.thread_id:
+            self.threads[(channel.pk, message.thread_id)] = (message.pk, conversation.pk)
+        if conversation.person_id is not None:
+            self.candidates.setdefault((conversation.person_id, channel.pk), set()).add(conversation.pk)
+
+    def notify(self, *, user: User | None, kind: str, text: str, conversation: Conversation) -> None:
+        """Queued and written in one insert at the end of the batch (same transaction)."""
+        if user is not None and user.is_active:
+            self.notices.append(
+                Notification(user=user, conversation=conversation, kind=kind, text=text[:300])
+            )
+
+    def flush(self) -> None:
+        if self.notices:
+            Notification.objects.bulk_create(self.notices)
+            self.notices = []
+
+
+def _identity(cm: CanonicalMessage) -> tuple[str, str] | None:
+    kind = cm.author.kind
+    if kind not in IdentityKind.values or not cm.author.value:
+        return None
+    try:
+        return kind, normalise(kind, cm.author.value)
+    except IdentityError:
+        return None
+
+
 # --- identity -------------------------------------------------------------------------
 
 
-def resolve_person(channel: Channel, cm: CanonicalMessage) -> Person | None:
+def resolve_person(channel: Channel, cm: CanonicalMessage, batch: Batch | None = None) -> Person | None:
     """Known email/handle/phone → that person; otherwise a new person flagged for review
     (the duplicates screen suggests merges). None when the identity is not usable."""
     from rapport.people.actions import person_create
     from rapport.people.selectors import person_by_identity
 
-    kind = cm.author.kind
-    if kind not in IdentityKind.values or not cm.author.value:
+    ident = _identity(cm)
+    if ident is None:
         return None
-    try:
-        value = normalise(kind, cm.author.value)
-    except IdentityError:
-        return None
-    person = person_by_identity(kind=kind, value=value)
+    kind, value = ident
+    if batch is not None and ident in batch.people:
+        person = batch.people[ident]
+    else:
+        person = person_by_identity(kind=kind, value=value)
     if person is not None:
         return person
     first, _, last = (cm.author.display_name or "").strip().partition(" ")
     profile = {k: str(v)[:500] for k, v in list((cm.author.profile or {}).items())[:20]}
     try:
-        return person_create(
-            actor=system_user(),
+        person = person_create(
+            actor=batch.system_user() if batch is not None else system_user(),
             first_name=first[:100],
             last_name=last[:100],
             identities=[(kind, value)],
@@ -98,6 +267,9 @@ def resolve_person(channel: Channel, cm: CanonicalMessage) -> Person | None:
     except ActionError:
         log.warning("could not create a person for %s identity on channel %s", kind, channel.pk)
         return None
+    if batch is not None:
+        batch.people[ident] = person
+    return person
 
 
 # --- threading ------------------------------------------------------------------------
@@ -106,37 +278,7 @@ def resolve_person(channel: Channel, cm: CanonicalMessage) -> Person | None:
 def find_conversation(
     channel: Channel, cm: CanonicalMessage, person: Person | None, now: dt.datetime
 ) -> Conversation | None:
-    keys = cm.reply_keys()
-    if keys:
-        earlier = (
-            Message.objects.filter(external_id__in=keys, channel__kind=channel.kind)
-            .select_related("conversation")
-            .order_by("-id")
-            .first()
-        )
-        if earlier is not None and earlier.conversation.status != Status.CLOSED:
-            return earlier.conversation
-    if cm.thread_id:
-        earlier = (
-            Message.objects.filter(channel=channel, thread_id=cm.thread_id)
-            .select_related("conversation")
-            .order_by("-id")
-            .first()
-        )
-        if earlier is not None and earlier.conversation.status != Status.CLOSED:
-            return earlier.conversation
-    if person is not None:
-        return (
-            Conversation.objects.filter(
-                person=person,
-                channels=channel,
-                status__in=OPEN_STATUSES,
-                last_message_at__gte=now - THREAD_WINDOW,
-            )
-            .order_by("-last_message_at", "-id")
-            .first()
-        )
-    return None
+    return Batch([(channel, cm, _external_id(cm))], now).find_conversation(channel, cm, person, now)
 
 
 # --- store ----------------------------------------------------------------------------
@@ -157,6 +299,12 @@ def _external_id(cm: CanonicalMessage) -> str:
     return ext if len(ext) <= 300 else content_hash_id(ext)
 
 
+def _prepare(cm: CanonicalMessage) -> tuple[str, str]:
+    html = clean_html(cm.html)
+    text = (cm.text or "")[:MAX_TEXT].replace("\x00", "") or html_to_text(html)[:MAX_TEXT]
+    return text, html
+
+
 def ingest(
     channel: Channel,
     cm: CanonicalMessage,
@@ -170,13 +318,17 @@ def ingest(
     if existing is not None:
         return Ingested(existing, False)
     now = now or timezone.now()
-    html = clean_html(cm.html)
-    text = (cm.text or "")[:MAX_TEXT].replace("\x00", "") or html_to_text(html)[:MAX_TEXT]
+    text, html = _prepare(cm)
     # Scored outside the transaction: analysis may be slow or touch its own tables.
     sc = score(text)
     try:
         with transaction.atomic():
-            return Ingested(_store(channel, cm, external_id, text, html, sc, payload, now), True)
+            batch = Batch([(channel, cm, external_id)], now)
+            message = _store(channel, cm, external_id, text, html, sc, payload, now, batch=batch)
+            batch.flush()
+            # One message: give the caller the conversation's real version number back.
+            message.conversation.refresh_from_db(fields=["version"])
+            return Ingested(message, True)
     except IntegrityError:
         # A concurrent worker stored the same message first: theirs is the one.
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
@@ -194,9 +346,11 @@ def _store(
     sc: Score,
     payload: RawPayload | None,
     now: dt.datetime,
+    *,
+    batch: Batch,
 ) -> Message:
-    person = resolve_person(channel, cm)
-    conversation = find_conversation(channel, cm, person, now)
+    person = resolve_person(channel, cm, batch)
+    conversation = batch.find_conversation(channel, cm, person, now)
     is_new = conversation is None
     if conversation is None:
         subject = (
@@ -234,7 +388,11 @@ def _store(
         urgency=sc.urgency,
         raw_payload=payload,
     )
-    conversation.channels.add(channel)
+    if (conversation.pk, channel.pk) not in batch.linked:
+        # The batch knows every link of the conversations it touches, so this is an insert
+        # without the read channels.add() would do first.
+        Conversation.channels.through.objects.create(conversation=conversation, channel=channel)
+        batch.linked.add((conversation.pk, channel.pk))
     conversation.reply_channel = channel
     conversation.last_message_at = max(conversation.last_message_at, now)
     conversation.last_inbound_at = now
@@ -256,23 +414,24 @@ def _store(
         score=sc,
         is_new=is_new,
         now=now,
+        rules=batch.rules,
     )
     if is_new:
-        routing.apply_sla(conversation)
+        routing.apply_sla(conversation, batch.sla)
     conversation.updated_at = now
     conversation.version = F("version") + 1
     conversation.save()
-    conversation.refresh_from_db(fields=["version"])
+    batch.remember(channel, message, conversation)
     if conversation.assignee_id and conversation.assignee_id != before_assignee:
-        notify(
-            users=[conversation.assignee],
+        batch.notify(
+            user=conversation.assignee,
             kind="assigned",
             text=f"New conversation for you: {conversation.subject or 'no subject'}",
             conversation=conversation,
         )
     elif not is_new and conversation.assignee_id:
-        notify(
-            users=[conversation.assignee],
+        batch.notify(
+            user=conversation.assignee,
             kind="message",
             text=f"New message in {conversation.subject or 'a conversation'}",
             conversation=conversation,
@@ -281,7 +440,7 @@ def _store(
         from rapport.conversations.actions import queue_outbound
 
         queue_outbound(
-            conversation=conversation, channel=channel, author=system_user(), text=result.auto_reply
+            conversation=conversation, channel=channel, author=batch.system_user(), text=result.auto_reply
         )
     return message
 
@@ -301,25 +460,30 @@ def _mark_processed(payload: RawPayload) -> None:
     payload.status = PayloadStatus.PROCESSED
 
 
+def _normalise(payload: RawPayload) -> tuple[list[CanonicalMessage], str]:
+    """The payload's messages, or a dead-letter reason when it cannot be read."""
+    try:
+        return list(registry.inbound(payload.channel.kind).normalise(payload.channel, payload)), ""
+    except NormaliseError as exc:
+        return [], f"Cannot read this payload: {exc}"
+    except registry.ConnectorMissing as exc:
+        return [], str(exc)
+    except Exception as exc:
+        # A normaliser bug: parsing is pure, so retrying cannot help; keep it for a replay
+        # once the connector is fixed.
+        log.exception("normaliser crashed on payload %s", payload.pk)
+        return [], f"The connector failed on this payload ({type(exc).__name__}: {str(exc)[:300]})."
+
+
 def process_payload(payload_id: int) -> list[Ingested]:
     """Normalise and store one raw payload. Safe to call any number of times."""
     payload = RawPayload.objects.select_related("channel", "channel__team").filter(pk=payload_id).first()
     if payload is None or payload.status == PayloadStatus.PROCESSED:
         return []
     RawPayload.objects.filter(pk=payload.pk).update(attempts=F("attempts") + 1)
-    try:
-        messages = registry.inbound(payload.channel.kind).normalise(payload.channel, payload)
-    except NormaliseError as exc:
-        mark_dead(payload, f"Cannot read this payload: {exc}")
-        return []
-    except registry.ConnectorMissing as exc:
-        mark_dead(payload, str(exc))
-        return []
-    except Exception as exc:
-        # A normaliser bug: parsing is pure, so retrying cannot help; keep it for a replay
-        # once the connector is fixed.
-        log.exception("normaliser crashed on payload %s", payload.pk)
-        mark_dead(payload, f"The connector failed on this payload ({type(exc).__name__}: {str(exc)[:300]}).")
+    messages, reason = _normalise(payload)
+    if reason:
+        mark_dead(payload, reason)
         return []
     results = []
     try:
@@ -339,21 +503,165 @@ def process_payload(payload_id: int) -> list[Ingested]:
     return results
 
 
+# --- batches --------------------------------------------------------------------------
+
+BATCH_SIZE = 500
+
+
+def _as_score(result: object) -> Score:
+    return Score(
+        sentiment=str(getattr(result, "sentiment", "neutral"))[:10],
+        score=float(getattr(result, "score", 0.0) or 0.0),
+        urgency=str(getattr(result, "urgency", "normal"))[:10],
+        intent=str(getattr(result, "intent", "other"))[:20],
+    )
+
+
+def score_many(texts: list[str]) -> list[Score]:
+    """score() for many texts, through the intelligence module's analyse_many when that is the
+    analyser in use (one backend call for the whole batch). Any failure falls back to scoring
+    text by text, and score() itself never raises."""
+    analyser = scoring._analyser()
+    if analyser is None:
+        return [NEUTRAL] * len(texts)
+    try:
+        from rapport.intelligence.analysis import analyse, analyse_many
+    except Exception:  # noqa: BLE001 - a missing module means text-by-text scoring
+        analyse = analyse_many = None  # type: ignore[assignment]
+    if analyse is not None and analyser is analyse:
+        todo = [i for i, t in enumerate(texts) if t and t.strip()]
+        try:
+            results = analyse_many([texts[i][:20000] for i in todo])
+            out = [NEUTRAL] * len(texts)
+            for i, result in zip(todo, results, strict=True):
+                out[i] = _as_score(result)
+            return out
+        except Exception:
+            log.exception("batch text analysis failed; scoring text by text")
+    return [score(t) for t in texts]
+
+
+@dataclass
+class BatchResult:
+    fetched: int = 0  # pending payloads read
+    finished: int = 0  # of those, now processed or dead (by this call or a concurrent one)
+    created: int = 0  # messages stored
+    duplicates: int = 0  # messages found already stored
+    dead: int = 0  # payloads sent to the dead-letter list
+
+
+def process_batch(
+    *, limit: int = BATCH_SIZE, ids: list[int] | None = None, received_before: dt.datetime | None = None
+) -> BatchResult:
+    """Process up to `limit` pending payloads (oldest first) in one transaction.
+
+    Parsing, sanitising and scoring happen before the transaction, so the write lock is held
+    only for the stores. Inside it the payloads are claimed with a conditional update (status
+    still "received"; FOR UPDATE SKIP LOCKED where the database has it), so two workers never
+    store the same payload, and everything the batch causes commits together with the
+    payloads' "processed" mark: a worker killed mid-batch leaves every payload pending and
+    nothing else. If the batch fails, each payload is retried alone, which counts attempts
+    and sends a payload that keeps failing to the dead letters without holding up the others."""
+    qs = RawPayload.objects.filter(status=PayloadStatus.RECEIVED)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    if received_before is not None:
+        qs = qs.filter(received_at__lte=received_before)
+    payloads = list(qs.select_related("channel", "channel__team").order_by("id")[:limit])
+    result = BatchResult(fetched=len(payloads))
+    if not payloads:
+        return result
+    channels: dict[int, Channel] = {}
+    work: list[tuple[RawPayload, list[tuple[CanonicalMessage, str, str, str]], str]] = []
+    texts: list[str] = []
+    for payload in payloads:
+        payload.channel = channels.setdefault(payload.channel_id, payload.channel)
+        messages, reason = _normalise(payload)
+        prepared = []
+        for cm in messages:
+            text, html = _prepare(cm)
+            prepared.append((cm, _external_id(cm), text, html))
+            texts.append(text)
+        work.append((payload, prepared, reason))
+    scores = iter(score_many(texts))
+    scored = [(p, [(*m, next(scores)) for m in prepared], reason) for p, prepared, reason in work]
+    try:
+        with transaction.atomic():
+            claimed = set(
+                RawPayload.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=[p.pk for p in payloads], status=PayloadStatus.RECEIVED)
+                .values_list("pk", flat=True)
+            )
+            items = [
+                (p.channel, cm, ext)
+                for p, prepared, _ in scored
+                if p.pk in claimed
+                for cm, ext, *_ in prepared
+            ]
+            batch = Batch(items, timezone.now())
+            done: list[int] = []
+            dead: dict[str, list[int]] = {}
+            created = duplicates = 0
+            for payload, prepared, reason in scored:
+                if payload.pk not in claimed:
+                    continue
+                if reason:
+                    dead.setdefault(reason[:2000], []).append(payload.pk)
+                    continue
+                for cm, ext, text, html, sc in prepared:
+                    if (payload.channel_id, ext) in batch.stored:
+                        duplicates += 1
+                        continue
+                    _store(payload.channel, cm, ext, text, html, sc, payload, timezone.now(), batch=batch)
+                    created += 1
+                done.append(payload.pk)
+            batch.flush()
+            RawPayload.objects.filter(pk__in=done).update(
+                status=PayloadStatus.PROCESSED,
+                processed_at=timezone.now(),
+                error="",
+                attempts=F("attempts") + 1,
+            )
+            for reason, pks in dead.items():
+                RawPayload.objects.filter(pk__in=pks).update(
+                    status=PayloadStatus.DEAD, error=reason, attempts=F("attempts") + 1
+                )
+    except Exception:
+        log.exception("a batch of %s payloads failed; retrying them one by one", len(payloads))
+        return _one_by_one(payloads, result)
+    result.created, result.duplicates = created, duplicates
+    result.dead = sum(len(pks) for pks in dead.values())
+    # Payloads another worker claimed first are finished too (by that worker).
+    result.finished = len(payloads)
+    return result
+
+
+def _one_by_one(payloads: list[RawPayload], result: BatchResult) -> BatchResult:
+    for payload in payloads:
+        try:
+            for item in process_payload(payload.pk):
+                if item.created:
+                    result.created += 1
+                else:
+                    result.duplicates += 1
+        except Exception:
+            log.exception("payload %s failed again; left for the next attempt", payload.pk)
+            continue
+        result.finished += 1
+    result.dead = RawPayload.objects.filter(
+        pk__in=[p.pk for p in payloads], status=PayloadStatus.DEAD
+    ).count()
+    return result
+
+
 def process_pending(*, older_than: dt.timedelta = dt.timedelta(seconds=0), limit: int = 1000) -> int:
     """Recovery sweep: payloads stored but never processed (a worker was killed, the queue
-    lost a job). Processing is idempotent, so sweeping a payload a worker is handling too
-    does no harm."""
+    lost a job), in batches. Returns how many payloads were finished."""
     cutoff = timezone.now() - older_than
-    ids = list(
-        RawPayload.objects.filter(status=PayloadStatus.RECEIVED, received_at__lte=cutoff)
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
     done = 0
-    for pid in ids:
-        try:
-            process_payload(pid)
-            done += 1
-        except Exception:
-            log.exception("payload %s failed again; left for the next sweep", pid)
+    while done < limit:
+        result = process_batch(limit=min(BATCH_SIZE, limit - done), received_before=cutoff)
+        done += result.finished
+        if not result.fetched or result.finished < result.fetched:
+            break  # nothing left, or some keep failing: they wait for the next sweep
     return done

@@ -160,6 +160,10 @@ def _assignee_for(rule: RoutingRule, conversation: Conversation) -> User | None:
     return None
 
 
+def active_rules() -> list[RoutingRule]:
+    return list(RoutingRule.objects.filter(is_active=True).select_related("assign_user"))
+
+
 def route(
     *,
     conversation: Conversation,
@@ -168,14 +172,16 @@ def route(
     score: Score,
     is_new: bool,
     now: dt.datetime | None = None,
+    rules: list[RoutingRule] | None = None,
 ) -> RouteResult:
-    """Apply the rules to `conversation` (saved by the caller) after an inbound message."""
+    """Apply the rules to `conversation` (saved by the caller) after an inbound message.
+    `rules` lets a batch load the active rules once (see active_rules) instead of per message."""
     from rapport.people.actions import tags_set
 
     now = now or timezone.now()
     result = RouteResult()
     tags_to_add: list[str] = []
-    for rule in RoutingRule.objects.filter(is_active=True).select_related("assign_user"):
+    for rule in active_rules() if rules is None else rules:
         if not rule_matches(
             rule, conversation=conversation, channel_kind=channel_kind, text=text, score=score, now=now
         ):
@@ -227,7 +233,27 @@ def escalate(conversation: Conversation, *, now: dt.datetime, reason: str) -> No
 # --- SLA -------------------------------------------------------------------------------
 
 
-def sla_minutes(priority: str) -> tuple[int, int, int]:
+SlaTable = dict[str, tuple[int, int, int]]
+
+
+def sla_table() -> SlaTable:
+    """Minutes (first response, resolution, warning) for every priority, read once; a batch
+    of messages uses one table rather than one query per message."""
+    table: SlaTable = {
+        p: (*DEFAULT_SLA.get(p, DEFAULT_SLA[Priority.NORMAL]), DEFAULT_WARN_MINUTES) for p in Priority.values
+    }
+    for policy in SlaPolicy.objects.all():
+        table[policy.priority] = (
+            policy.first_response_minutes,
+            policy.resolution_minutes,
+            policy.warn_before_minutes,
+        )
+    return table
+
+
+def sla_minutes(priority: str, table: SlaTable | None = None) -> tuple[int, int, int]:
+    if table is not None:
+        return table.get(priority) or table[Priority.NORMAL]
     policy = SlaPolicy.objects.filter(priority=priority).first()
     if policy is not None:
         return policy.first_response_minutes, policy.resolution_minutes, policy.warn_before_minutes
@@ -235,9 +261,9 @@ def sla_minutes(priority: str) -> tuple[int, int, int]:
     return first, resolution, DEFAULT_WARN_MINUTES
 
 
-def apply_sla(conversation: Conversation) -> None:
+def apply_sla(conversation: Conversation, table: SlaTable | None = None) -> None:
     """Deadlines count from the conversation's start; a priority change moves them."""
-    first, resolution, _ = sla_minutes(conversation.priority)
+    first, resolution, _ = sla_minutes(conversation.priority, table)
     start = conversation.created_at
     conversation.sla_first_response_due = (
         start + dt.timedelta(minutes=first) if conversation.first_response_at is None else None
@@ -247,10 +273,10 @@ def apply_sla(conversation: Conversation) -> None:
         conversation.sla_state = SlaState.OK
 
 
-def sla_state_at(conversation: Conversation, now: dt.datetime) -> str:
+def sla_state_at(conversation: Conversation, now: dt.datetime, table: SlaTable | None = None) -> str:
     if not conversation.is_open:
         return conversation.sla_state
-    _, _, warn = sla_minutes(conversation.priority)
+    _, _, warn = sla_minutes(conversation.priority, table)
     dues = []
     if conversation.first_response_at is None and conversation.sla_first_response_due:
         dues.append(conversation.sla_first_response_due)
@@ -273,6 +299,7 @@ def sla_check(*, now: dt.datetime | None = None, batch: int = 500) -> dict[str, 
 
     now = now or timezone.now()
     counts = {"checked": 0, "at_risk": 0, "breached": 0}
+    table = sla_table()
     last_id = 0
     while True:
         rows = list(
@@ -286,7 +313,7 @@ def sla_check(*, now: dt.datetime | None = None, batch: int = 500) -> dict[str, 
         last_id = rows[-1].pk
         for conv in rows:
             counts["checked"] += 1
-            state = sla_state_at(conv, now)
+            state = sla_state_at(conv, now, table)
             if state == conv.sla_state:
                 continue
             with transaction.atomic():

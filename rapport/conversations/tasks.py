@@ -5,9 +5,19 @@ from django_tasks import task
 
 @task()
 def process_raw_payload(payload_id: int) -> int:
-    from rapport.conversations.ingest import process_payload
+    """Process the pending payloads in one batch, oldest first, this one among them: under
+    load one job stores hundreds of messages and the jobs queued behind it find little left
+    to do. Returns the number of messages stored or found already stored."""
+    from rapport.channels.models import PayloadStatus, RawPayload
+    from rapport.conversations.ingest import process_batch
 
-    return len(process_payload(payload_id))
+    result = process_batch()
+    if RawPayload.objects.filter(pk=payload_id, status=PayloadStatus.RECEIVED).exists():
+        # A backlog longer than a batch, or this payload failed in the batch: its own turn.
+        again = process_batch(ids=[payload_id])
+        result.created += again.created
+        result.duplicates += again.duplicates
+    return result.created + result.duplicates
 
 
 @task()
