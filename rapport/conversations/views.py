@@ -1,6 +1,8 @@
 """Agent screens: the inbox lists and the conversation page (history, reply, note, assign,
 status, priority, call log), plus the small JSON endpoint the page polls for new messages."""
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
@@ -12,7 +14,14 @@ from django.views.decorators.http import require_GET, require_POST
 from rapport.accounts.models import User
 from rapport.channels.models import Channel
 from rapport.conversations import actions, selectors
-from rapport.conversations.models import CallDirection, CallOutcome, Notification, Priority, Status
+from rapport.conversations.models import (
+    CallDirection,
+    CallOutcome,
+    Conversation,
+    Notification,
+    Priority,
+    Status,
+)
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page
@@ -136,7 +145,7 @@ def messages_json(request: AuthedRequest, conversation_id: int) -> JsonResponse:
     )
 
 
-def _act(request: AuthedRequest, conversation_id: int, fn) -> HttpResponse:
+def _act(request: AuthedRequest, conversation_id: int, fn: Callable[[Conversation], str]) -> HttpResponse:
     conv = selectors.conversation_for_edit(request.user, conversation_id)
     try:
         note = fn(conv)
@@ -153,7 +162,7 @@ def _act(request: AuthedRequest, conversation_id: int, fn) -> HttpResponse:
 def reply_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     text = request.POST.get("text", "")
 
-    def go(conv):
+    def go(conv: Conversation) -> str:
         if request.POST.get("kind") == "note":
             actions.conversation_note(actor=request.user, conversation=conv, text=text)
             return "Note added."
@@ -168,7 +177,7 @@ def reply_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
 def assign_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     raw = request.POST.get("assignee", "")
 
-    def go(conv):
+    def go(conv: Conversation) -> str:
         assignee = None
         if raw:
             assignee = User.objects.filter(pk=_int(raw) or 0).first()
@@ -188,7 +197,7 @@ def assign_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def status_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
-    def go(conv):
+    def go(conv: Conversation) -> str:
         actions.conversation_set_status(
             actor=request.user,
             conversation=conv,
@@ -203,7 +212,7 @@ def status_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def priority_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
-    def go(conv):
+    def go(conv: Conversation) -> str:
         actions.conversation_set_priority(
             actor=request.user,
             conversation=conv,
@@ -218,7 +227,7 @@ def priority_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def call_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
-    def go(conv):
+    def go(conv: Conversation) -> str:
         try:
             minutes = float(request.POST.get("duration_min") or 0)
         except ValueError:
