@@ -55,7 +55,7 @@ def users(request: AuthedRequest) -> HttpResponse:
                     username=request.POST.get("username", ""),
                     password=request.POST.get("password", ""),
                     role=request.POST.get("role", ""),
-                    teams=list(Team.objects.filter(pk__in=request.POST.getlist("teams"))),
+                    teams=_teams_from(request.POST.getlist("teams")),
                     first_name=request.POST.get("first_name", ""),
                     email=request.POST.get("email", ""),
                 )
@@ -74,3 +74,11 @@ def users(request: AuthedRequest) -> HttpResponse:
             "errors": errors,
         },
     )
+
+
+def _teams_from(values: list[str]) -> list[Team]:
+    ids = [int_param(v) for v in values]
+    teams = list(Team.objects.filter(pk__in=[i for i in ids if i is not None]))
+    if len(teams) != len(set(values)):
+        raise ActionError("Choose teams from the list.", {"teams": ["Unknown team."]})
+    return teams

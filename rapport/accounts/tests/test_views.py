@@ -79,11 +79,6 @@ def test_users_screen_is_404_for_a_non_admin_and_toggles_nobody(alice_client, bo
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="accounts/views.py passes POST 'teams' straight to pk__in; not fixed yet (owner of views)",
-)
 def test_creating_a_user_with_a_mangled_team_id_is_a_clear_error_not_a_500(admin):
     response = login(admin).post(
         "/settings/users/",
