@@ -128,3 +128,12 @@ def test_dead_letter_list_and_replay(channel, admin, alice_client, django_captur
     assert r.status_code == 200
     payload.refresh_from_db()
     assert payload.status == PayloadStatus.DEAD and payload.attempts == 1  # still unreadable, still kept
+
+
+@pytest.mark.parametrize("text", ["x" * 20001, "nul\x00byte"])
+def test_oversized_or_nul_reply_is_refused_and_nothing_is_queued(conv, alice_client, text):
+    r = alice_client.post(
+        f"/api/v1/conversations/{conv.pk}/reply", {"text": text}, content_type="application/json"
+    )
+    assert r.status_code == 422
+    assert conv.messages.count() == 1
