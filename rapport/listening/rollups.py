@@ -1,10 +1,10 @@
 """Daily rollups kept at ingest, so dashboards over a million mentions read a few hundred
 rows: counts per day × query × source × sentiment, topics per day, authors per day.
 
-`add` runs inside the ingest transaction. Increments are read-modify-write on a handful of
-rows per batch; two pollers writing the same day at the same instant could both read the old
-count, so `rebuild` recomputes any date range from the mentions themselves (run it after
-restoring a backup or if figures ever look off)."""
+`add` runs inside the ingest transaction; increments are done by the database
+(INSERT … ON CONFLICT DO UPDATE), so concurrent pollers add up correctly. `rebuild`
+recomputes any date range from the mentions themselves (after restoring a backup, or after
+deleting mentions)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from rapport.listening.models import AuthorDaily, Mention, MentionDaily, MentionMatch, TopicDaily
@@ -54,97 +54,66 @@ def add(mentions: Iterable[Mention]) -> None:
     _merge_authors(authors)
 
 
-def _merge_daily(daily: dict) -> None:
-    if not daily:
+def _upsert(
+    model: type,
+    keys: list[str],
+    rows: list[tuple],
+    *,
+    add: list[str],
+    greatest: tuple[str, ...] = (),
+    keep_first: tuple[str, ...] = (),
+) -> None:
+    """INSERT … ON CONFLICT DO UPDATE with increments done by the database: one statement
+    per batch, atomic per row, so concurrent pollers cannot lose each other's counts.
+    SQLite (≥ 3.24) and PostgreSQL share the syntax; table and column names come from our
+    models, values are parameters."""
+    if not rows:
         return
-    days = {k[1] for k in daily}
-    qids = {k[0] for k in daily}
-    existing = {
-        (r.query_id, r.day, r.source_kind, r.sentiment): r
-        for r in MentionDaily.objects.filter(day__in=days, query_id__in=qids)
-    }
-    new, changed = [], []
-    for key, (count, engagement, reach) in daily.items():
-        row = existing.get(key)
-        if row is None:
-            new.append(
-                MentionDaily(
-                    query_id=key[0],
-                    day=key[1],
-                    source_kind=key[2],
-                    sentiment=key[3],
-                    count=count,
-                    engagement=engagement,
-                    reach=reach,
-                )
-            )
-        else:
-            row.count += count
-            row.engagement += engagement
-            row.reach += reach
-            changed.append(row)
-    MentionDaily.objects.bulk_create(new, batch_size=500)
-    MentionDaily.objects.bulk_update(changed, ["count", "engagement", "reach"], batch_size=500)
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = [*keys, *add, *greatest, *keep_first]
+    q = connection.ops.quote_name
+    big = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    sets = [f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in add]
+    sets += [f"{q(c)} = {big}({table}.{q(c)}, excluded.{q(c)})" for c in greatest]
+    sets += [f"{q(c)} = COALESCE({table}.{q(c)}, excluded.{q(c)})" for c in keep_first]
+    sql = (
+        f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(q(c) for c in keys)}) DO UPDATE SET {', '.join(sets)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _merge_daily(daily: dict) -> None:
+    _upsert(
+        MentionDaily,
+        ["query_id", "day", "source_kind", "sentiment"],
+        [(*key, *values) for key, values in daily.items()],
+        add=["count", "engagement", "reach"],
+    )
 
 
 def _merge_topics(topics: dict) -> None:
-    if not topics:
-        return
-    days = {k[0] for k in topics}
-    terms = list({k[1] for k in topics})
-    existing: dict[tuple[dt.date, str], TopicDaily] = {}
-    for i in range(0, len(terms), 500):
-        for r in TopicDaily.objects.filter(day__in=days, term__in=terms[i : i + 500]):
-            existing[(r.day, r.term)] = r
-    new, changed = [], []
-    for key, (count, negative) in topics.items():
-        row = existing.get(key)
-        if row is None:
-            new.append(TopicDaily(day=key[0], term=key[1], count=count, negative=negative))
-        else:
-            row.count += count
-            row.negative += negative
-            changed.append(row)
-    TopicDaily.objects.bulk_create(new, batch_size=500)
-    TopicDaily.objects.bulk_update(changed, ["count", "negative"], batch_size=500)
+    _upsert(
+        TopicDaily,
+        ["day", "term"],
+        [(*key, *values) for key, values in topics.items()],
+        add=["count", "negative"],
+    )
 
 
 def _merge_authors(authors: dict) -> None:
-    if not authors:
-        return
-    days = {k[0] for k in authors}
-    handles = list({k[2] for k in authors})
-    existing: dict[tuple, AuthorDaily] = {}
-    for i in range(0, len(handles), 500):
-        for r in AuthorDaily.objects.filter(day__in=days, author_handle__in=handles[i : i + 500]):
-            existing[(r.day, r.source_kind, r.author_handle)] = r
-    new, changed = [], []
-    for key, a in authors.items():
-        row = existing.get(key)
-        if row is None:
-            new.append(
-                AuthorDaily(
-                    day=key[0],
-                    source_kind=key[1],
-                    author_handle=key[2],
-                    author_name=a["name"],
-                    person_id=a["person_id"],
-                    positive=a["pos"],
-                    negative=a["neg"],
-                    total=a["total"],
-                    influence=a["inf"],
-                )
-            )
-        else:
-            row.positive += a["pos"]
-            row.negative += a["neg"]
-            row.total += a["total"]
-            row.influence = max(row.influence, a["inf"])
-            row.person_id = row.person_id or a["person_id"]
-            changed.append(row)
-    AuthorDaily.objects.bulk_create(new, batch_size=500)
-    AuthorDaily.objects.bulk_update(
-        changed, ["positive", "negative", "total", "influence", "person_id"], batch_size=500
+    _upsert(
+        AuthorDaily,
+        ["day", "source_kind", "author_handle"],
+        [
+            (*key, a["pos"], a["neg"], a["total"], a["inf"], a["name"], a["person_id"])
+            for key, a in authors.items()
+        ],
+        add=["positive", "negative", "total"],
+        greatest=("influence",),
+        keep_first=("author_name", "person_id"),
     )
 
 
