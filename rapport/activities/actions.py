@@ -10,7 +10,7 @@ from rapport.accounts.models import User
 from rapport.activities.models import Activity, ActivityKind, CallDirection, CallOutcome
 from rapport.audit.actions import audit_record
 from rapport.audit.models import AuditEntry
-from rapport.core.actions import default_team, resolve_access_fields, save_with_version
+from rapport.core.actions import default_team, resolve_access_fields, update_with_version
 from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
 from rapport.people.models import Organisation, Person
@@ -124,18 +124,14 @@ def activity_log(
 def activity_update(
     *, actor: User, activity: Activity, data: dict[str, Any], expected_version: int | None = None
 ) -> Activity:
-    if not actor.can_write:
-        raise ActionError("Your role is read-only.")
-    unknown = set(data) - set(ACTIVITY_FIELDS)
-    if unknown:
-        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}")
-    access = resolve_access_fields(actor=actor, visibility=data.pop("visibility", None), current=activity)
-    return save_with_version(
+    # Activities have no owner/team to change here; only their visibility is an access field.
+    return update_with_version(
         actor=actor,
         record=activity,
-        changes={**data, **access},
+        data=data,
         expected_version=expected_version,
-        audit_fields=ACTIVITY_FIELDS,
+        fields=ACTIVITY_FIELDS,
+        access_fields=["visibility"],
     )
 
 

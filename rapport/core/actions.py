@@ -1,6 +1,7 @@
 """Shared write steps for owned records: who may set owner/team/visibility, and optimistic
 concurrency so a stale edit never silently overwrites a newer one."""
 
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from django.db import models
@@ -93,6 +94,57 @@ def save_with_version(
     after = snapshot(record, audit_fields)
     audit_changes(actor=actor, obj=record, before=before, after=after)
     return record
+
+
+ACCESS_FIELDS = ("owner", "team", "visibility")
+
+
+def require_write(actor: User) -> None:
+    if not actor.can_write:
+        raise ActionError("Your role is read-only.")
+
+
+def check_lengths(model: type[models.Model], data: dict[str, Any]) -> None:
+    """Over-long text as a field error, before the database truncates it or fails."""
+    errors: dict[str, list[str]] = {}
+    for name, value in data.items():
+        if isinstance(value, str):
+            max_length = field_max_length(model, name)
+            if max_length and len(value) > max_length:
+                errors[name] = [f"At most {max_length} characters (this has {len(value)})."]
+    if errors:
+        raise ActionError("Some fields are too long.", errors)
+
+
+def update_with_version(
+    *,
+    actor: User,
+    record: R,
+    data: dict[str, Any],
+    expected_version: int | None,
+    fields: list[str],
+    access_fields: Iterable[str] = ACCESS_FIELDS,
+    clean: Callable[[dict[str, Any]], None] | None = None,
+) -> R:
+    """The steps every `*_update` action shares: the actor may write, the access fields pass
+    `resolve_access_fields`, nothing outside `fields` is set, then `clean` (the record's own
+    rules, which may adjust `data`) and the versioned save. `data` is consumed."""
+    require_write(actor)
+    access = resolve_access_fields(
+        actor=actor, current=record, **{name: data.pop(name, None) for name in access_fields}
+    )
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}")
+    if clean is not None:
+        clean(data)
+    return save_with_version(
+        actor=actor,
+        record=record,
+        changes={**data, **access},
+        expected_version=expected_version,
+        audit_fields=fields,
+    )
 
 
 def model_errors(exc: Exception) -> dict[str, list[str]]:

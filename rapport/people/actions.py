@@ -3,13 +3,18 @@
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Model
 from django.utils import timezone
 
 from rapport.accounts.models import Team, User
 from rapport.audit.actions import audit_record
 from rapport.audit.models import AuditEntry
-from rapport.core.actions import default_team, resolve_access_fields, save_with_version
+from rapport.core.actions import (
+    check_lengths,
+    default_team,
+    require_write,
+    resolve_access_fields,
+    update_with_version,
+)
 from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
 from rapport.people.identities import FREE_MAIL_DOMAINS, IdentityError, email_domain, normalise
@@ -51,22 +56,6 @@ ORG_FIELDS = [
 ]
 
 
-def _require_write(actor: User) -> None:
-    if not actor.can_write:
-        raise ActionError("Your role is read-only.")
-
-
-def _check_lengths(model: type[Model], data: dict[str, Any]) -> None:
-    errors: dict[str, list[str]] = {}
-    for name, value in data.items():
-        if isinstance(value, str):
-            max_length = getattr(model._meta.get_field(name), "max_length", None)
-            if max_length and len(value) > max_length:
-                errors[name] = [f"At most {max_length} characters (this has {len(value)})."]
-    if errors:
-        raise ActionError("Some fields are too long.", errors)
-
-
 def parse_identities(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Normalise (kind, raw) pairs; collect every error instead of stopping at the first."""
     result, errors = [], []
@@ -101,11 +90,11 @@ def organisation_create(
     custom: dict | None = None,
     source: str = Source.MANUAL,
 ) -> Organisation:
-    _require_write(actor)
+    require_write(actor)
     name = (name or "").strip()
     if not name:
         raise ActionError("An organisation needs a name.", {"name": ["Required."]})
-    _check_lengths(
+    check_lengths(
         Organisation,
         {"name": name, "industry": industry, "website": website, "phone": phone, "description": description},
     )
@@ -139,37 +128,24 @@ def organisation_create(
 def organisation_update(
     *, actor: User, org: Organisation, data: dict[str, Any], expected_version: int | None = None
 ) -> Organisation:
-    _require_write(actor)
-    access = resolve_access_fields(
-        actor=actor,
-        owner=data.pop("owner", None),
-        team=data.pop("team", None),
-        visibility=data.pop("visibility", None),
-        current=org,
-    )
-    unknown = set(data) - set(ORG_FIELDS)
-    if unknown:
-        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}")
-    if "name" in data and not (data["name"] or "").strip():
-        raise ActionError("An organisation needs a name.", {"name": ["Required."]})
-    if data.get("parent") is not None and data["parent"].pk == org.pk:
-        raise ActionError(
-            "An organisation cannot be its own parent.", {"parent": ["Choose another organisation."]}
-        )
-    _check_lengths(Organisation, {k: v for k, v in data.items() if isinstance(v, str)})
-    return save_with_version(
-        actor=actor,
-        record=org,
-        changes={**data, **access},
-        expected_version=expected_version,
-        audit_fields=ORG_FIELDS,
+    def clean(data: dict[str, Any]) -> None:
+        if "name" in data and not (data["name"] or "").strip():
+            raise ActionError("An organisation needs a name.", {"name": ["Required."]})
+        if data.get("parent") is not None and data["parent"].pk == org.pk:
+            raise ActionError(
+                "An organisation cannot be its own parent.", {"parent": ["Choose another organisation."]}
+            )
+        check_lengths(Organisation, data)
+
+    return update_with_version(
+        actor=actor, record=org, data=data, expected_version=expected_version, fields=ORG_FIELDS, clean=clean
     )
 
 
 @transaction.atomic
 def organisation_domains_set(*, actor: User, org: Organisation, domains: list[str]) -> list[str]:
     """Replace an organisation's email/web domains (used to link people by email domain)."""
-    _require_write(actor)
+    require_write(actor)
     clean = []
     for raw in domains:
         domain = (
@@ -231,14 +207,14 @@ def person_create(
     source: str = Source.MANUAL,
     needs_review: bool = False,
 ) -> Person:
-    _require_write(actor)
+    require_write(actor)
     first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
     normalised = parse_identities(identities or [])
     if not (first_name or last_name or normalised):
         raise ActionError(
             "A person needs a name or at least one email, phone or handle.", {"first_name": ["Required."]}
         )
-    _check_lengths(
+    check_lengths(
         Person,
         {"first_name": first_name, "last_name": last_name, "title": title, "bio": bio, "language": language},
     )
@@ -282,29 +258,21 @@ def person_create(
 def person_update(
     *, actor: User, person: Person, data: dict[str, Any], expected_version: int | None = None
 ) -> Person:
-    _require_write(actor)
-    access = resolve_access_fields(
-        actor=actor,
-        owner=data.pop("owner", None),
-        team=data.pop("team", None),
-        visibility=data.pop("visibility", None),
-        current=person,
-    )
-    unknown = set(data) - set(PERSON_FIELDS)
-    if unknown:
-        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}")
-    for key in ("first_name", "last_name", "title"):
-        if key in data and isinstance(data[key], str):
-            data[key] = data[key].strip()
-    _check_lengths(Person, {k: v for k, v in data.items() if isinstance(v, str)})
-    new_org = data.get("organisation", person.organisation)
+    def clean(data: dict[str, Any]) -> None:
+        for key in ("first_name", "last_name", "title"):
+            if key in data and isinstance(data[key], str):
+                data[key] = data[key].strip()
+        check_lengths(Person, data)
+
+    new_org = data.get("organisation")
     org_changed = "organisation" in data and (new_org.pk if new_org else None) != person.organisation_id
-    person = save_with_version(
+    person = update_with_version(
         actor=actor,
         record=person,
-        changes={**data, **access},
+        data=data,
         expected_version=expected_version,
-        audit_fields=PERSON_FIELDS,
+        fields=PERSON_FIELDS,
+        clean=clean,
     )
     if org_changed:
         Employment.objects.filter(person=person, is_current=True).update(
@@ -323,7 +291,7 @@ def person_update(
 
 @transaction.atomic
 def identity_add(*, actor: User, person: Person, kind: str, value: str, label: str = "") -> Identity:
-    _require_write(actor)
+    require_write(actor)
     try:
         normalised = normalise(kind, value)
     except IdentityError as exc:
@@ -353,7 +321,7 @@ def identity_add(*, actor: User, person: Person, kind: str, value: str, label: s
 
 @transaction.atomic
 def identity_remove(*, actor: User, identity: Identity) -> None:
-    _require_write(actor)
+    require_write(actor)
     audit_record(
         actor=actor,
         obj=identity.person,
@@ -382,7 +350,7 @@ def relationship_add(
     strength: int = 50,
     source: str = "manual",
 ) -> Relationship:
-    _require_write(actor)
+    require_write(actor)
     if from_person.pk == to_person.pk:
         raise ActionError(
             "A person cannot have a relationship with themselves.", {"to_person": ["Choose someone else."]}
@@ -409,7 +377,7 @@ def relationship_add(
 
 @transaction.atomic
 def person_delete(*, actor: User, person: Person) -> None:
-    _require_write(actor)
+    require_write(actor)
     audit_record(
         actor=actor, obj=person, action=AuditEntry.Action.DELETE, summary=f"Deleted {person.full_name}"
     )
@@ -418,6 +386,6 @@ def person_delete(*, actor: User, person: Person) -> None:
 
 @transaction.atomic
 def organisation_delete(*, actor: User, org: Organisation) -> None:
-    _require_write(actor)
+    require_write(actor)
     audit_record(actor=actor, obj=org, action=AuditEntry.Action.DELETE, summary=f"Deleted {org.name}")
     org.delete()

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rapport.accounts.models import Team, User
 from rapport.audit.actions import audit_record
 from rapport.audit.models import AuditEntry
-from rapport.core.actions import default_team, resolve_access_fields, save_with_version
+from rapport.core.actions import default_team, resolve_access_fields, update_with_version
 from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
 from rapport.people.models import Organisation, Person
@@ -153,47 +153,38 @@ def deal_create(
 def deal_update(
     *, actor: User, deal: Deal, data: dict[str, Any], expected_version: int | None = None
 ) -> Deal:
-    if not actor.can_write:
-        raise ActionError("Your role is read-only.")
-    access = resolve_access_fields(
-        actor=actor,
-        owner=data.pop("owner", None),
-        team=data.pop("team", None),
-        visibility=data.pop("visibility", None),
-        current=deal,
-    )
-    unknown = set(data) - set(DEAL_FIELDS)
-    if unknown:
-        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}")
-    if "name" in data:
-        data["name"] = (data["name"] or "").strip()
-        if not data["name"]:
-            raise ActionError("A deal needs a name.", {"name": ["Required."]})
-    if "amount" in data:
-        data["amount"] = parse_amount(data["amount"])
-    if "currency" in data:
-        data["currency"] = (data["currency"] or "").upper()
-        if len(data["currency"]) != 3 or not data["currency"].isalpha():
-            raise ActionError("Currency is a three-letter code.", {"currency": ["Like EUR or USD."]})
-    stage = data.get("stage")
-    if "pipeline" in data and stage is None and data["pipeline"].pk != deal.pipeline_id:
-        stage = data["stage"] = data["pipeline"].stages.order_by("position").first()
-    if stage is not None:
-        pipeline = data.get("pipeline") or deal.pipeline
-        if stage.pipeline_id != pipeline.pk:
-            raise ActionError(
-                "That stage is not in this pipeline.", {"stage": ["Choose a stage of the pipeline."]}
-            )
-        if stage.pk != deal.stage_id:
-            data["status"] = _status_for(stage)
-            data["closed_at"] = timezone.now() if data["status"] != DealStatus.OPEN else None
-            data["stage_changed_at"] = timezone.now()
-    return save_with_version(
+    def clean(data: dict[str, Any]) -> None:
+        if "name" in data:
+            data["name"] = (data["name"] or "").strip()
+            if not data["name"]:
+                raise ActionError("A deal needs a name.", {"name": ["Required."]})
+        if "amount" in data:
+            data["amount"] = parse_amount(data["amount"])
+        if "currency" in data:
+            data["currency"] = (data["currency"] or "").upper()
+            if len(data["currency"]) != 3 or not data["currency"].isalpha():
+                raise ActionError("Currency is a three-letter code.", {"currency": ["Like EUR or USD."]})
+        stage = data.get("stage")
+        if "pipeline" in data and stage is None and data["pipeline"].pk != deal.pipeline_id:
+            stage = data["stage"] = data["pipeline"].stages.order_by("position").first()
+        if stage is not None:
+            pipeline = data.get("pipeline") or deal.pipeline
+            if stage.pipeline_id != pipeline.pk:
+                raise ActionError(
+                    "That stage is not in this pipeline.", {"stage": ["Choose a stage of the pipeline."]}
+                )
+            if stage.pk != deal.stage_id:
+                data["status"] = _status_for(stage)
+                data["closed_at"] = timezone.now() if data["status"] != DealStatus.OPEN else None
+                data["stage_changed_at"] = timezone.now()
+
+    return update_with_version(
         actor=actor,
         record=deal,
-        changes={**data, **access},
+        data=data,
         expected_version=expected_version,
-        audit_fields=DEAL_FIELDS,
+        fields=DEAL_FIELDS,
+        clean=clean,
     )
 
 
