@@ -8,9 +8,9 @@ from django import forms
 from rapport.accounts.models import User
 from rapport.activities.models import Activity, ActivityKind, CallDirection, CallOutcome
 from rapport.core.models import Visibility
-from rapport.people.forms import lookup_id, lookup_label, resolve_organisation, resolve_person
 from rapport.sales.models import Deal
 from rapport.sales.selectors import deals_visible
+from rapport.web.forms import lookup_id, lookup_label, resolve_organisation, resolve_person
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 

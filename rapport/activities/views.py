@@ -14,11 +14,12 @@ from rapport.activities.models import Activity, ActivityKind
 from rapport.activities.selectors import activities_visible, activity_detail
 from rapport.audit.actions import history_for
 from rapport.core.access import can_edit
-from rapport.core.errors import ActionError, ConflictError
+from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page, keyset_page
-from rapport.people.forms import apply_action_error, safe_next
-from rapport.people.views import conflict_rows, mark_visible_links, rebound_with_version, require_writer
+from rapport.web.editing import delete_page, edit_page, require_writer
+from rapport.web.forms import apply_action_error, safe_next
+from rapport.web.timeline import mark_visible_links
 
 
 @login_required
@@ -106,36 +107,24 @@ def _activity_for_write(request: AuthedRequest, pk: int) -> Activity:
 
 @login_required
 def activity_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
-    activity = _activity_for_write(request, pk)
-    conflict = None
-    if request.method == "POST":
-        form = ActivityEditForm(request.POST, activity=activity)
-        if form.is_valid():
-            try:
-                actions.activity_update(
-                    actor=request.user,
-                    activity=activity,
-                    data=form.update_data(),
-                    expected_version=form.cleaned_data.get("version"),
-                )
-            except ConflictError:
-                current = activity_detail(user=request.user, activity_id=pk)
-                conflict = conflict_rows(form, ActivityEditForm.initial_for(current))
-                form = rebound_with_version(ActivityEditForm, request, current.version, activity=current)
-                activity = current
-            except ActionError as exc:
-                apply_action_error(form, exc)
-            else:
-                messages.success(request, "Saved.")
-                return redirect("activity-detail", pk=activity.pk)
-    else:
-        form = ActivityEditForm(initial=ActivityEditForm.initial_for(activity), activity=activity)
-    status = 409 if conflict is not None else 400 if form.errors else 200
-    return render(
+    def save(form: ActivityEditForm, activity: Activity, version: int | None) -> None:
+        actions.activity_update(
+            actor=request.user, activity=activity, data=form.update_data(), expected_version=version
+        )
+
+    return edit_page(
         request,
-        "activities/activity_edit.html",
-        {"nav": "activities", "form": form, "a": activity, "conflict": conflict},
-        status=status,
+        _activity_for_write(request, pk),
+        form_class=ActivityEditForm,
+        # The form offers the fields of the activity's own kind.
+        form_kwargs=lambda activity: {"activity": activity},
+        initial_for=ActivityEditForm.initial_for,
+        save=save,
+        reload=lambda: activity_detail(user=request.user, activity_id=pk),
+        template="activities/activity_edit.html",
+        nav="activities",
+        name="a",
+        detail_url="activity-detail",
     )
 
 
@@ -155,16 +144,13 @@ def activity_done_view(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 def activity_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     activity = _activity_for_write(request, pk)
-    if request.method == "POST":
-        try:
-            actions.activity_delete(actor=request.user, activity=activity)
-        except ActionError as exc:
-            messages.error(request, exc.message)
-            return redirect("activity-detail", pk=pk)
-        messages.success(request, "Deleted.")
-        return redirect("activity-list")
-    return render(
+    return delete_page(
         request,
-        "people/confirm_delete.html",
-        {"nav": "activities", "object": activity, "cancel_url": f"/activities/{pk}/", "kind": "activity"},
+        activity,
+        delete=lambda: actions.activity_delete(actor=request.user, activity=activity),
+        done="Deleted.",
+        nav="activities",
+        kind="activity",
+        detail_url="activity-detail",
+        list_url="activity-list",
     )

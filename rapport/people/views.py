@@ -3,9 +3,8 @@
 A record the user cannot see is a 404 everywhere; one they can see but not change shows no
 edit controls, and a write to it answers 403 without touching anything."""
 
-from typing import Any, TypedDict, Unpack
+from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -14,12 +13,10 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from rapport.accounts.models import User
 from rapport.activities.forms import ActivityForm
-from rapport.activities.selectors import timeline
 from rapport.audit.actions import history_for
 from rapport.core.access import can_edit, can_see, visible
-from rapport.core.errors import ActionError, ConflictError
+from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest, int_param
 from rapport.core.pagination import Page
 from rapport.people import actions
@@ -30,9 +27,7 @@ from rapport.people.forms import (
     PersonEditForm,
     PersonForm,
     RelationshipForm,
-    apply_action_error,
     identity_pairs,
-    lookup_label,
     split_tags,
 )
 from rapport.people.models import (
@@ -57,96 +52,12 @@ from rapport.people.selectors import (
 )
 from rapport.sales.models import DealParticipant, Order, Product
 from rapport.sales.selectors import deals_visible
+from rapport.web.editing import delete_page, edit_page, require_writer
+from rapport.web.forms import apply_action_error, lookup_label
+from rapport.web.listing import bool_param, owner_choices, owner_param, query_without
+from rapport.web.timeline import timeline_for
 
 PAGE_SIZE = 50
-
-
-# --- small parsing helpers --------------------------------------------------------------
-
-
-def bool_param(value: str | None) -> bool | None:
-    return {"1": True, "yes": True, "true": True, "0": False, "no": False, "false": False}.get(
-        (value or "").strip().lower()
-    )
-
-
-def owner_param(request: AuthedRequest) -> int | None:
-    raw = request.GET.get("owner", "")
-    return request.user.pk if raw == "me" else int_param(raw)
-
-
-def query_without(request: HttpRequest, *keys: str) -> str:
-    query = request.GET.copy()
-    for key in keys:
-        query.pop(key, None)
-    return query.urlencode()
-
-
-def owner_choices() -> list[User]:
-    # Users are few (people and organisations are many): a bounded select is fine here.
-    return list(User.objects.filter(is_active=True).order_by("first_name", "username")[:300])
-
-
-def require_writer(user: User) -> None:
-    if not user.can_write:
-        raise PermissionDenied("Your role is read-only.")
-
-
-def conflict_rows(form: Any, current_initial: dict[str, Any]) -> list[dict[str, str]]:
-    """Field by field: what is saved now versus what this user typed, where they differ."""
-    rows = []
-    for name, field in form.fields.items():
-        if name == "version":
-            continue
-        theirs = current_initial.get(name, "")
-        mine = form.data.get(name, "")
-        if isinstance(field, forms.BooleanField):
-            mine, theirs = ("yes" if mine else "no"), ("yes" if theirs else "no")
-        theirs_s = "" if theirs is None else str(theirs)
-        if theirs_s != str(mine or ""):
-            rows.append(
-                {
-                    "label": field.label or name.replace("_", " ").capitalize(),
-                    "theirs": theirs_s,
-                    "mine": mine,
-                }
-            )
-    return rows
-
-
-def rebound_with_version(form_class: type, request: HttpRequest, version: int, **kwargs: Any) -> Any:
-    """The user's own input again, now carrying the current version so a deliberate second
-    save replaces the other person's values instead of failing again."""
-    data = request.POST.copy()
-    data["version"] = str(version)
-    form = form_class(data, **kwargs)
-    form.is_valid()
-    return form
-
-
-def mark_visible_links(user: User, activity: Any) -> None:
-    """An activity shared with everyone can hang off a private deal or person: link only
-    to what the user may see, so names of hidden records never show."""
-    for name in ("person", "organisation", "deal"):
-        target = getattr(activity, name)
-        setattr(activity, f"{name}_visible", target is not None and can_see(user, target))
-
-
-class TimelineTarget(TypedDict, total=False):
-    person_id: int
-    organisation_id: int
-    deal_id: int
-
-
-def timeline_for(user: User, cursor: str | None, **target: Unpack[TimelineTarget]) -> Page:
-    """A page of a record's timeline; a stale or mangled cursor shows the newest page."""
-    try:
-        page = timeline(user=user, cursor=cursor or None, limit=20, **target)
-    except ActionError:
-        page = timeline(user=user, limit=20, **target)
-    for activity in page.items:
-        mark_visible_links(user, activity)
-    return page
 
 
 # --- people -----------------------------------------------------------------------------
@@ -316,54 +227,40 @@ def _person_for_write(request: AuthedRequest, pk: int) -> Person:
 
 @login_required
 def person_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
-    person = _person_for_write(request, pk)
-    conflict: list[dict[str, str]] | None = None
-    if request.method == "POST":
-        form = PersonEditForm(request.POST, user=request.user)
-        if form.is_valid():
-            try:
-                with transaction.atomic():
-                    actions.person_update(
-                        actor=request.user,
-                        person=person,
-                        data=form.person_data(),
-                        expected_version=form.cleaned_data.get("version"),
-                    )
-                    actions.tags_set(obj=person, names=split_tags(form.cleaned_data["tags"]))
-            except ConflictError:
-                current = person_detail(user=request.user, person_id=pk)
-                current_initial = PersonForm.initial_for(current)
-                conflict = conflict_rows(form, current_initial)
-                form = rebound_with_version(PersonEditForm, request, current.version, user=request.user)
-                person = current
-            except ActionError as exc:
-                apply_action_error(form, exc)
-            else:
-                messages.success(request, "Saved.")
-                return redirect("person-detail", pk=person.pk)
-    else:
-        form = PersonEditForm(initial=PersonForm.initial_for(person), user=request.user)
-    context = {"nav": "people", "form": form, "person": person, "conflict": conflict}
-    status = 409 if conflict is not None else 400 if form.errors else 200
-    return render(request, "people/person_form.html", context, status=status)
+    def save(form: PersonEditForm, person: Person, version: int | None) -> None:
+        with transaction.atomic():
+            actions.person_update(
+                actor=request.user, person=person, data=form.person_data(), expected_version=version
+            )
+            actions.tags_set(obj=person, names=split_tags(form.cleaned_data["tags"]))
+
+    return edit_page(
+        request,
+        _person_for_write(request, pk),
+        form_class=PersonEditForm,
+        form_kwargs=lambda _: {"user": request.user},
+        initial_for=PersonForm.initial_for,
+        save=save,
+        reload=lambda: person_detail(user=request.user, person_id=pk),
+        template="people/person_form.html",
+        nav="people",
+        name="person",
+        detail_url="person-detail",
+    )
 
 
 @login_required
 def person_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = _person_for_write(request, pk)
-    if request.method == "POST":
-        name = person.full_name
-        try:
-            actions.person_delete(actor=request.user, person=person)
-        except ActionError as exc:
-            messages.error(request, exc.message)
-            return redirect("person-detail", pk=pk)
-        messages.success(request, f"Deleted {name}.")
-        return redirect("person-list")
-    return render(
+    return delete_page(
         request,
-        "people/confirm_delete.html",
-        {"nav": "people", "object": person, "cancel_url": f"/people/{person.pk}/", "kind": "person"},
+        person,
+        delete=lambda: actions.person_delete(actor=request.user, person=person),
+        done=f"Deleted {person.full_name}.",
+        nav="people",
+        kind="person",
+        detail_url="person-detail",
+        list_url="person-list",
     )
 
 
@@ -568,60 +465,43 @@ def _org_for_write(request: AuthedRequest, pk: int) -> Organisation:
 
 @login_required
 def organisation_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
-    org = _org_for_write(request, pk)
-    conflict = None
-    if request.method == "POST":
-        form = OrganisationEditForm(request.POST, user=request.user)
-        if form.is_valid():
-            try:
-                with transaction.atomic():
-                    actions.organisation_update(
-                        actor=request.user,
-                        org=org,
-                        data=form.org_data(),
-                        expected_version=form.cleaned_data.get("version"),
-                    )
-                    actions.organisation_domains_set(
-                        actor=request.user, org=org, domains=_domains(form.cleaned_data["domains"])
-                    )
-                    actions.tags_set(obj=org, names=split_tags(form.cleaned_data["tags"]))
-            except ConflictError:
-                current = organisation_detail(user=request.user, org_id=pk)
-                conflict = conflict_rows(form, OrganisationForm.initial_for(current))
-                form = rebound_with_version(OrganisationEditForm, request, current.version, user=request.user)
-                org = current
-            except ActionError as exc:
-                apply_action_error(form, exc)
-            else:
-                messages.success(request, "Saved.")
-                return redirect("organisation-detail", pk=org.pk)
-    else:
-        form = OrganisationEditForm(initial=OrganisationForm.initial_for(org), user=request.user)
-    status = 409 if conflict is not None else 400 if form.errors else 200
-    return render(
+    def save(form: OrganisationEditForm, org: Organisation, version: int | None) -> None:
+        with transaction.atomic():
+            actions.organisation_update(
+                actor=request.user, org=org, data=form.org_data(), expected_version=version
+            )
+            actions.organisation_domains_set(
+                actor=request.user, org=org, domains=_domains(form.cleaned_data["domains"])
+            )
+            actions.tags_set(obj=org, names=split_tags(form.cleaned_data["tags"]))
+
+    return edit_page(
         request,
-        "people/organisation_form.html",
-        {"nav": "orgs", "form": form, "org": org, "conflict": conflict},
-        status=status,
+        _org_for_write(request, pk),
+        form_class=OrganisationEditForm,
+        form_kwargs=lambda _: {"user": request.user},
+        initial_for=OrganisationForm.initial_for,
+        save=save,
+        reload=lambda: organisation_detail(user=request.user, org_id=pk),
+        template="people/organisation_form.html",
+        nav="orgs",
+        name="org",
+        detail_url="organisation-detail",
     )
 
 
 @login_required
 def organisation_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     org = _org_for_write(request, pk)
-    if request.method == "POST":
-        name = org.name
-        try:
-            actions.organisation_delete(actor=request.user, org=org)
-        except ActionError as exc:
-            messages.error(request, exc.message)
-            return redirect("organisation-detail", pk=pk)
-        messages.success(request, f"Deleted {name}.")
-        return redirect("organisation-list")
-    return render(
+    return delete_page(
         request,
-        "people/confirm_delete.html",
-        {"nav": "orgs", "object": org, "cancel_url": f"/organisations/{org.pk}/", "kind": "organisation"},
+        org,
+        delete=lambda: actions.organisation_delete(actor=request.user, org=org),
+        done=f"Deleted {org.name}.",
+        nav="orgs",
+        kind="organisation",
+        detail_url="organisation-detail",
+        list_url="organisation-list",
     )
 
 

@@ -5,8 +5,8 @@ from typing import Any
 
 from django import forms
 
-from rapport.people.forms import AccessForm, VersionMixin, lookup_label, resolve_organisation, resolve_person
 from rapport.sales.models import Deal, Pipeline, Product, Stage
+from rapport.web.forms import AccessForm, VersionMixin, lookup_label, resolve_organisation, resolve_person
 
 
 class StageChoiceField(forms.ModelChoiceField):

@@ -20,20 +20,9 @@ from rapport.activities.forms import ActivityForm
 from rapport.audit.actions import history_for
 from rapport.core.access import can_edit, can_see
 from rapport.core.errors import ActionError, ConflictError
-from rapport.core.http import AuthedRequest
+from rapport.core.http import AuthedRequest, int_param
 from rapport.core.pagination import Page
-from rapport.people.forms import apply_action_error, lookup_label
 from rapport.people.selectors import organisation_detail, organisations_visible, people_visible
-from rapport.people.views import (
-    conflict_rows,
-    int_param,
-    owner_choices,
-    owner_param,
-    query_without,
-    rebound_with_version,
-    require_writer,
-    timeline_for,
-)
 from rapport.sales import actions
 from rapport.sales.forms import (
     DealCreateForm,
@@ -47,6 +36,10 @@ from rapport.sales.forms import (
 from rapport.sales.models import Deal, DealStatus, Pipeline
 from rapport.sales.selectors import DEAL_SORTS, DealFilters, deal_detail, deal_list, forecast, pipeline_board
 from rapport.web.charts import Series, bar_chart
+from rapport.web.editing import delete_page, edit_page, require_writer
+from rapport.web.forms import apply_action_error, lookup_label
+from rapport.web.listing import owner_choices, owner_param, query_without
+from rapport.web.timeline import timeline_for
 
 # --- deals ------------------------------------------------------------------------------
 
@@ -167,55 +160,36 @@ def _deal_for_write(request: AuthedRequest, pk: int) -> Deal:
 
 @login_required
 def deal_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
-    deal = _deal_for_write(request, pk)
-    conflict = None
-    if request.method == "POST":
-        form = DealEditForm(request.POST, user=request.user)
-        if form.is_valid():
-            try:
-                actions.deal_update(
-                    actor=request.user,
-                    deal=deal,
-                    data=form.deal_data(),
-                    expected_version=form.cleaned_data.get("version"),
-                )
-            except ConflictError:
-                current = deal_detail(user=request.user, deal_id=pk)
-                conflict = conflict_rows(form, DealForm.initial_for(current))
-                form = rebound_with_version(DealEditForm, request, current.version, user=request.user)
-                deal = current
-            except ActionError as exc:
-                apply_action_error(form, exc)
-            else:
-                messages.success(request, "Saved.")
-                return redirect("deal-detail", pk=deal.pk)
-    else:
-        form = DealEditForm(initial=DealForm.initial_for(deal), user=request.user)
-    status = 409 if conflict is not None else 400 if form.errors else 200
-    return render(
+    def save(form: DealEditForm, deal: Deal, version: int | None) -> None:
+        actions.deal_update(actor=request.user, deal=deal, data=form.deal_data(), expected_version=version)
+
+    return edit_page(
         request,
-        "sales/deal_form.html",
-        {"nav": "deals", "form": form, "deal": deal, "conflict": conflict},
-        status=status,
+        _deal_for_write(request, pk),
+        form_class=DealEditForm,
+        form_kwargs=lambda _: {"user": request.user},
+        initial_for=DealForm.initial_for,
+        save=save,
+        reload=lambda: deal_detail(user=request.user, deal_id=pk),
+        template="sales/deal_form.html",
+        nav="deals",
+        name="deal",
+        detail_url="deal-detail",
     )
 
 
 @login_required
 def deal_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     deal = _deal_for_write(request, pk)
-    if request.method == "POST":
-        name = deal.name
-        try:
-            actions.deal_delete(actor=request.user, deal=deal)
-        except ActionError as exc:
-            messages.error(request, exc.message)
-            return redirect("deal-detail", pk=pk)
-        messages.success(request, f"Deleted deal {name}.")
-        return redirect("deal-list")
-    return render(
+    return delete_page(
         request,
-        "people/confirm_delete.html",
-        {"nav": "deals", "object": deal, "cancel_url": f"/deals/{deal.pk}/", "kind": "deal"},
+        deal,
+        delete=lambda: actions.deal_delete(actor=request.user, deal=deal),
+        done=f"Deleted deal {deal.name}.",
+        nav="deals",
+        kind="deal",
+        detail_url="deal-detail",
+        list_url="deal-list",
     )
 
 

@@ -1,0 +1,102 @@
+"""The edit and delete screens of owned records, written once.
+
+An edit form carries the version it was loaded at; the action refuses a stale save with
+`ConflictError`. The user then sees, field by field, what the other person saved next to what
+they typed, with their input kept and re-bound to the current version, so a deliberate second
+save wins. Any other `ActionError` goes back onto the form next to its fields."""
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from rapport.accounts.models import User
+from rapport.core.errors import ActionError, ConflictError
+from rapport.core.http import AuthedRequest
+from rapport.core.models import OwnedRecord
+from rapport.web.forms import apply_action_error, conflict_rows, rebound_with_version
+
+R = TypeVar("R", bound=OwnedRecord)
+F = TypeVar("F", bound=forms.Form)
+
+
+def require_writer(user: User) -> None:
+    if not user.can_write:
+        raise PermissionDenied("Your role is read-only.")
+
+
+def edit_page(
+    request: AuthedRequest,
+    record: R,
+    *,
+    form_class: type[F],
+    form_kwargs: Callable[[R], dict[str, Any]],
+    initial_for: Callable[[R], dict[str, Any]],
+    save: Callable[[F, R, int | None], object],
+    reload: Callable[[], R],
+    template: str,
+    nav: str,
+    name: str,
+    detail_url: str,
+) -> HttpResponse:
+    """GET shows the form filled from `record`; POST validates, calls `save(form, record,
+    expected_version)` and redirects to `detail_url` on success. `form_kwargs(record)` are the
+    form's extra arguments, `reload()` loads the record again after a conflict, and the record
+    is in the template context as `name`."""
+    conflict: list[dict[str, str]] | None = None
+    if request.method == "POST":
+        form = form_class(request.POST, **form_kwargs(record))
+        if form.is_valid():
+            try:
+                save(form, record, form.cleaned_data.get("version"))
+            except ConflictError:
+                current = reload()
+                conflict = conflict_rows(form, initial_for(current))
+                form = rebound_with_version(form_class, request, current.version, **form_kwargs(current))
+                record = current
+            except ActionError as exc:
+                apply_action_error(form, exc)
+            else:
+                messages.success(request, "Saved.")
+                return redirect(detail_url, pk=record.pk)
+    else:
+        form = form_class(initial=initial_for(record), **form_kwargs(record))
+    status = 409 if conflict is not None else 400 if form.errors else 200
+    context = {"nav": nav, "form": form, name: record, "conflict": conflict}
+    return render(request, template, context, status=status)
+
+
+def delete_page(
+    request: AuthedRequest,
+    record: OwnedRecord,
+    *,
+    delete: Callable[[], object],
+    done: str,
+    nav: str,
+    kind: str,
+    detail_url: str,
+    list_url: str,
+) -> HttpResponse:
+    """GET asks for confirmation; POST deletes, then goes to the list with the `done` message.
+    An action's refusal goes back to the record with its message."""
+    pk = record.pk
+    if request.method == "POST":
+        try:
+            delete()
+        except ActionError as exc:
+            messages.error(request, exc.message)
+            return redirect(detail_url, pk=pk)
+        messages.success(request, done)
+        return redirect(list_url)
+    context = {
+        "nav": nav,
+        "object": record,
+        "cancel_url": reverse(detail_url, kwargs={"pk": pk}),
+        "kind": kind,
+    }
+    return render(request, "people/confirm_delete.html", context)
