@@ -13,8 +13,9 @@ crash leaves either all of it or none of it."""
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from rapport.channels.models import Channel, PayloadStatus, RawPayload
 from rapport.conversations import routing, scoring
 from rapport.conversations.models import (
     OPEN_STATUSES,
+    AssignMode,
     Conversation,
     Delivery,
     Direction,
@@ -92,6 +94,13 @@ class Batch:
         self.candidates: dict[tuple[int, int], set[int]] = {}
         self.linked: set[tuple[int, int]] = set()  # (conversation id, channel id)
         self.people: dict[tuple[str, str], Person | None] = {}
+        # Written once at the end of the batch (or when something must see them sooner).
+        self.messages: list[Message] = []
+        self.links: list[Any] = []
+        self.dirty: dict[int, Conversation] = {}
+        self.assigned: set[int] = set()  # dirty conversations whose assignee changed
+        self.seq = 0
+        self.fewest_open = any(r.assign_mode == AssignMode.FEWEST_OPEN for r in self.rules)
         self._prefetch(items)
 
     def _prefetch(self, items: list[tuple[Channel, CanonicalMessage, str]]) -> None:
@@ -145,7 +154,7 @@ class Batch:
                 conversation_ids.add(cid)
         if conversation_ids:
             for conv in Conversation.objects.filter(pk__in=conversation_ids).select_related(
-                "person__owner", "person__organisation__owner", "organisation__owner"
+                "assignee", "person__owner", "person__organisation__owner", "organisation__owner"
             ):
                 self.conversations[conv.pk] = conv
             self.linked.update(
@@ -200,11 +209,15 @@ class Batch:
         return None
 
     def remember(self, channel: Channel, message: Message, conversation: Conversation) -> None:
+        # Messages are inserted at the end of the batch, so they have no id yet: a sequence
+        # above any stored id keeps "newest message wins" true within the batch.
+        self.seq += 1
+        order = 2**62 + self.seq
         self.conversations[conversation.pk] = conversation
         self.stored[(channel.pk, message.external_id)] = message
-        self.replies[(channel.kind, message.external_id)] = (message.pk, conversation.pk)
+        self.replies[(channel.kind, message.external_id)] = (order, conversation.pk)
         if message.thread_id:
-            self.threads[(channel.pk, message.thread_id)] = (message.pk, conversation.pk)
+            self.threads[(channel.pk, message.thread_id)] = (order, conversation.pk)
         if conversation.person_id is not None:
             self.candidates.setdefault((conversation.person_id, channel.pk), set()).add(conversation.pk)
 
@@ -215,7 +228,42 @@ class Batch:
                 Notification(user=user, conversation=conversation, kind=kind, text=text[:300])
             )
 
+    def flush_conversations(self, only_assigned: bool = False) -> None:
+        """Save changed conversations: one UPDATE per conversation per batch, not per message.
+        Each save bumps the version once, which is all optimistic locking needs."""
+        pks = list(self.assigned if only_assigned else self.dirty)
+        self.assigned.clear()
+        if not pks:
+            return
+        # One prepared UPDATE run for all rows (executemany): the ORM's save() would compile
+        # the same statement once per conversation.
+        fields = [
+            f for f in Conversation._meta.concrete_fields if not f.primary_key and f.attname != "version"
+        ]
+        table = connection.ops.quote_name(Conversation._meta.db_table)
+        columns = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+        version = connection.ops.quote_name("version")
+        sql = f"UPDATE {table} SET {columns}, {version} = {version} + 1 WHERE id = %s"  # noqa: S608
+        rows = []
+        for pk in pks:
+            conv = self.dirty.pop(pk)
+            rows.append(
+                [f.get_db_prep_save(getattr(conv, f.attname), connection) for f in fields] + [conv.pk]
+            )
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
+    def flush_messages(self) -> None:
+        if self.messages:
+            Message.objects.bulk_create(self.messages)
+            self.messages = []
+        if self.links:
+            Conversation.channels.through.objects.bulk_create(self.links)
+            self.links = []
+
     def flush(self) -> None:
+        self.flush_messages()
+        self.flush_conversations()
         if self.notices:
             Notification.objects.bulk_create(self.notices)
             self.notices = []
@@ -366,7 +414,7 @@ def _store(
             last_message_at=now,
         )
     sent_at = cm.sent_at if cm.sent_at and timezone.is_aware(cm.sent_at) else None
-    message = Message.objects.create(
+    message = Message(
         conversation=conversation,
         direction=Direction.INBOUND,
         channel=channel,
@@ -388,10 +436,11 @@ def _store(
         urgency=sc.urgency,
         raw_payload=payload,
     )
+    batch.messages.append(message)
     if (conversation.pk, channel.pk) not in batch.linked:
         # The batch knows every link of the conversations it touches, so this is an insert
         # without the read channels.add() would do first.
-        Conversation.channels.through.objects.create(conversation=conversation, channel=channel)
+        batch.links.append(Conversation.channels.through(conversation=conversation, channel=channel))
         batch.linked.add((conversation.pk, channel.pk))
     conversation.reply_channel = channel
     conversation.last_message_at = max(conversation.last_message_at, now)
@@ -407,6 +456,9 @@ def _store(
         conversation.status = Status.OPEN
         conversation.resolved_at = None
     before_assignee = conversation.assignee_id
+    if batch.fewest_open and batch.assigned and conversation.assignee_id is None:
+        # "Fewest open" counts assignments in the database: write this batch's first.
+        batch.flush_conversations(only_assigned=True)
     result = routing.route(
         conversation=conversation,
         channel_kind=channel.kind,
@@ -419,8 +471,9 @@ def _store(
     if is_new:
         routing.apply_sla(conversation, batch.sla)
     conversation.updated_at = now
-    conversation.version = F("version") + 1
-    conversation.save()
+    batch.dirty[conversation.pk] = conversation
+    if conversation.assignee_id != before_assignee:
+        batch.assigned.add(conversation.pk)
     batch.remember(channel, message, conversation)
     if conversation.assignee_id and conversation.assignee_id != before_assignee:
         batch.notify(
@@ -439,9 +492,12 @@ def _store(
     if result.auto_reply and channel.is_active:
         from rapport.conversations.actions import queue_outbound
 
-        queue_outbound(
+        # The answer must come after the message it answers in the history (ids order it).
+        batch.flush_messages()
+        reply = queue_outbound(
             conversation=conversation, channel=channel, author=batch.system_user(), text=result.auto_reply
         )
+        conversation.last_message_at = max(conversation.last_message_at, reply.received_at)
     return message
 
 

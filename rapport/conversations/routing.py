@@ -214,7 +214,8 @@ def route(
         escalate(conversation, now=now, reason="a routing rule")
     if tags_to_add:
         existing = list(conversation.tags.values_list("name", flat=True))
-        tags_set(obj=conversation, names=[*existing, *tags_to_add])  # type: ignore[arg-type]
+        if {t.strip().lower() for t in tags_to_add} - {t.lower() for t in existing}:
+            tags_set(obj=conversation, names=[*existing, *tags_to_add])  # type: ignore[arg-type]
     return result
 
 
