@@ -17,9 +17,18 @@ from rapport.core.access import can_edit
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page, keyset_page
-from rapport.web.editing import delete_page, edit_page, require_writer
+from rapport.web.editing import RecordPages, delete_page, edit_page, require_writer
 from rapport.web.forms import apply_action_error, safe_next
 from rapport.web.timeline import mark_visible_links
+
+ACTIVITY_PAGES = RecordPages(
+    kind="activity",
+    nav="activities",
+    name="a",
+    form_template="activities/activity_edit.html",
+    detail_url="activity-detail",
+    list_url="activity-list",
+)
 
 
 @login_required
@@ -115,16 +124,13 @@ def activity_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return edit_page(
         request,
         _activity_for_write(request, pk),
+        ACTIVITY_PAGES,
         form_class=ActivityEditForm,
         # The form offers the fields of the activity's own kind.
         form_kwargs=lambda activity: {"activity": activity},
         initial_for=ActivityEditForm.initial_for,
         save=save,
         reload=lambda: activity_detail(user=request.user, activity_id=pk),
-        template="activities/activity_edit.html",
-        nav="activities",
-        name="a",
-        detail_url="activity-detail",
     )
 
 
@@ -147,10 +153,7 @@ def activity_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return delete_page(
         request,
         activity,
+        ACTIVITY_PAGES,
         delete=lambda: actions.activity_delete(actor=request.user, activity=activity),
         done="Deleted.",
-        nav="activities",
-        kind="activity",
-        detail_url="activity-detail",
-        list_url="activity-list",
     )

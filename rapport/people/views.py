@@ -52,12 +52,30 @@ from rapport.people.selectors import (
 )
 from rapport.sales.models import DealParticipant, Order, Product
 from rapport.sales.selectors import deals_visible
-from rapport.web.editing import delete_page, edit_page, require_writer
+from rapport.web.editing import RecordPages, delete_page, edit_page, require_writer
 from rapport.web.forms import apply_action_error, lookup_label
 from rapport.web.listing import bool_param, owner_choices, owner_param, query_without
 from rapport.web.timeline import timeline_for
 
 PAGE_SIZE = 50
+
+PERSON_PAGES = RecordPages(
+    kind="person",
+    nav="people",
+    name="person",
+    form_template="people/person_form.html",
+    detail_url="person-detail",
+    list_url="person-list",
+)
+
+ORG_PAGES = RecordPages(
+    kind="organisation",
+    nav="orgs",
+    name="org",
+    form_template="people/organisation_form.html",
+    detail_url="organisation-detail",
+    list_url="organisation-list",
+)
 
 
 # --- people -----------------------------------------------------------------------------
@@ -237,15 +255,12 @@ def person_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return edit_page(
         request,
         _person_for_write(request, pk),
+        PERSON_PAGES,
         form_class=PersonEditForm,
         form_kwargs=lambda _: {"user": request.user},
         initial_for=PersonForm.initial_for,
         save=save,
         reload=lambda: person_detail(user=request.user, person_id=pk),
-        template="people/person_form.html",
-        nav="people",
-        name="person",
-        detail_url="person-detail",
     )
 
 
@@ -255,12 +270,9 @@ def person_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return delete_page(
         request,
         person,
+        PERSON_PAGES,
         delete=lambda: actions.person_delete(actor=request.user, person=person),
         done=f"Deleted {person.full_name}.",
-        nav="people",
-        kind="person",
-        detail_url="person-detail",
-        list_url="person-list",
     )
 
 
@@ -478,15 +490,12 @@ def organisation_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return edit_page(
         request,
         _org_for_write(request, pk),
+        ORG_PAGES,
         form_class=OrganisationEditForm,
         form_kwargs=lambda _: {"user": request.user},
         initial_for=OrganisationForm.initial_for,
         save=save,
         reload=lambda: organisation_detail(user=request.user, org_id=pk),
-        template="people/organisation_form.html",
-        nav="orgs",
-        name="org",
-        detail_url="organisation-detail",
     )
 
 
@@ -496,12 +505,9 @@ def organisation_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return delete_page(
         request,
         org,
+        ORG_PAGES,
         delete=lambda: actions.organisation_delete(actor=request.user, org=org),
         done=f"Deleted {org.name}.",
-        nav="orgs",
-        kind="organisation",
-        detail_url="organisation-detail",
-        list_url="organisation-list",
     )
 
 

@@ -36,12 +36,22 @@ from rapport.sales.forms import (
 from rapport.sales.models import Deal, DealStatus, Pipeline
 from rapport.sales.selectors import DEAL_SORTS, DealFilters, deal_detail, deal_list, forecast, pipeline_board
 from rapport.web.charts import Series, bar_chart
-from rapport.web.editing import delete_page, edit_page, require_writer
+from rapport.web.editing import RecordPages, delete_page, edit_page, require_writer
 from rapport.web.forms import apply_action_error, lookup_label
 from rapport.web.listing import owner_choices, owner_param, query_without
 from rapport.web.timeline import timeline_for
 
 # --- deals ------------------------------------------------------------------------------
+
+
+DEAL_PAGES = RecordPages(
+    kind="deal",
+    nav="deals",
+    name="deal",
+    form_template="sales/deal_form.html",
+    detail_url="deal-detail",
+    list_url="deal-list",
+)
 
 
 def _org_visible(user: User, deal: Deal) -> bool:
@@ -166,15 +176,12 @@ def deal_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return edit_page(
         request,
         _deal_for_write(request, pk),
+        DEAL_PAGES,
         form_class=DealEditForm,
         form_kwargs=lambda _: {"user": request.user},
         initial_for=DealForm.initial_for,
         save=save,
         reload=lambda: deal_detail(user=request.user, deal_id=pk),
-        template="sales/deal_form.html",
-        nav="deals",
-        name="deal",
-        detail_url="deal-detail",
     )
 
 
@@ -184,12 +191,9 @@ def deal_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return delete_page(
         request,
         deal,
+        DEAL_PAGES,
         delete=lambda: actions.deal_delete(actor=request.user, deal=deal),
         done=f"Deleted deal {deal.name}.",
-        nav="deals",
-        kind="deal",
-        detail_url="deal-detail",
-        list_url="deal-list",
     )
 
 

@@ -6,6 +6,7 @@ they typed, with their input kept and re-bound to the current version, so a deli
 save wins. Any other `ActionError` goes back onto the form next to its fields."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django import forms
@@ -30,24 +31,32 @@ def require_writer(user: User) -> None:
         raise PermissionDenied("Your role is read-only.")
 
 
+@dataclass(frozen=True)
+class RecordPages:
+    """Where a kind of record's screens live, named once for its edit and delete views."""
+
+    kind: str  # in words: "Delete this person?"
+    nav: str  # the highlighted menu entry
+    name: str  # the record's name in the form template's context
+    form_template: str
+    detail_url: str  # URL names; the detail one takes `pk`
+    list_url: str
+
+
 def edit_page(
     request: AuthedRequest,
     record: R,
+    pages: RecordPages,
     *,
     form_class: type[F],
     form_kwargs: Callable[[R], dict[str, Any]],
     initial_for: Callable[[R], dict[str, Any]],
     save: Callable[[F, R, int | None], object],
     reload: Callable[[], R],
-    template: str,
-    nav: str,
-    name: str,
-    detail_url: str,
 ) -> HttpResponse:
     """GET shows the form filled from `record`; POST validates, calls `save(form, record,
-    expected_version)` and redirects to `detail_url` on success. `form_kwargs(record)` are the
-    form's extra arguments, `reload()` loads the record again after a conflict, and the record
-    is in the template context as `name`."""
+    expected_version)` and goes to the record's page on success. `form_kwargs(record)` are the
+    form's extra arguments; `reload()` loads the record again after a conflict."""
     conflict: list[dict[str, str]] | None = None
     if request.method == "POST":
         form = form_class(request.POST, **form_kwargs(record))
@@ -63,24 +72,21 @@ def edit_page(
                 apply_action_error(form, exc)
             else:
                 messages.success(request, "Saved.")
-                return redirect(detail_url, pk=record.pk)
+                return redirect(pages.detail_url, pk=record.pk)
     else:
         form = form_class(initial=initial_for(record), **form_kwargs(record))
     status = 409 if conflict is not None else 400 if form.errors else 200
-    context = {"nav": nav, "form": form, name: record, "conflict": conflict}
-    return render(request, template, context, status=status)
+    context = {"nav": pages.nav, "form": form, pages.name: record, "conflict": conflict}
+    return render(request, pages.form_template, context, status=status)
 
 
 def delete_page(
     request: AuthedRequest,
     record: OwnedRecord,
+    pages: RecordPages,
     *,
     delete: Callable[[], object],
     done: str,
-    nav: str,
-    kind: str,
-    detail_url: str,
-    list_url: str,
 ) -> HttpResponse:
     """GET asks for confirmation; POST deletes, then goes to the list with the `done` message.
     An action's refusal goes back to the record with its message."""
@@ -90,13 +96,13 @@ def delete_page(
             delete()
         except ActionError as exc:
             messages.error(request, exc.message)
-            return redirect(detail_url, pk=pk)
+            return redirect(pages.detail_url, pk=pk)
         messages.success(request, done)
-        return redirect(list_url)
+        return redirect(pages.list_url)
     context = {
-        "nav": nav,
+        "nav": pages.nav,
         "object": record,
-        "cancel_url": reverse(detail_url, kwargs={"pk": pk}),
-        "kind": kind,
+        "cancel_url": reverse(pages.detail_url, kwargs={"pk": pk}),
+        "kind": pages.kind,
     }
     return render(request, "people/confirm_delete.html", context)
