@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from rapport.channels.actions import enqueue_processing, payload_store
 from rapport.channels.connectors.email.inbound import TRUNCATED_HEADER
+from rapport.channels.crypto import CredentialsError
 from rapport.channels.models import Channel, ChannelKind, ChannelStatus
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,15 @@ def poll_channel(channel: Channel, *, now: dt.datetime | None = None) -> PollRes
                 result.folders.append(poll_folder(channel, imap, folder))
         if channel.last_error:
             Channel.objects.filter(pk=channel.pk).update(last_error="", last_error_at=None)
-    except (TimeoutError, imaplib.IMAP4.error, PollError, OSError, ssl.SSLError, ValueError) as exc:
+    except (
+        TimeoutError,
+        imaplib.IMAP4.error,
+        PollError,
+        OSError,
+        ssl.SSLError,
+        ValueError,
+        CredentialsError,
+    ) as exc:
         # Transient or configuration: shown to admins on the channel; the next poll retries.
         result.error = f"{type(exc).__name__}: {exc}"[:1000]
         log.warning("email channel %s: poll failed: %s", channel.pk, result.error)

@@ -345,3 +345,24 @@ def test_header_injection_in_subject_cannot_add_headers(
     email = transport.build(channel, reply)
     assert email["Bcc"] is None
     assert email["Subject"] == "Re: x Bcc: victim@example.com"
+
+
+def test_reply_goes_to_reply_to_and_auto_replies_are_marked(dovecot, north, smtp_sink, poll):
+    from rapport.conversations.actions import queue_outbound
+    from rapport.conversations.ingest import system_user
+
+    user = dovecot.add_user()
+    dovecot.append(
+        user, customer_email(1).replace(b"Subject:", b"Reply-To: Desk <desk@example.org>\r\nSubject:")
+    )
+    channel = email_channel(north, dovecot=dovecot, user=user, smtp_port=smtp_sink.port, import_existing=True)
+    poll(channel)
+    conversation = Conversation.objects.get()
+    auto = queue_outbound(conversation=conversation, channel=channel, author=system_user(), text="We got it.")
+
+    email = transport.build(channel, auto)
+
+    assert email["To"] == "desk@example.org"
+    assert email["Auto-Submitted"] == "auto-replied"
+    assert transport.send(channel, auto) == str(email["Message-ID"]).strip("<>")
+    assert smtp_sink.messages[0].rcpt_tos == ["desk@example.org"]
