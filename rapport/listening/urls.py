@@ -1,3 +1,21 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from rapport.listening import views
+
+urlpatterns = [
+    path("listening/", views.dashboard_view, name="listening-dashboard"),
+    path("listening/mentions/", views.mention_list_view, name="listening-mentions"),
+    path("listening/mentions.csv", views.mention_export_view, name="listening-mentions-csv"),
+    path("listening/mentions/<int:mention_id>/", views.mention_detail_view, name="listening-mention"),
+    path("listening/mentions/<int:mention_id>/act", views.mention_action_view, name="listening-mention-act"),
+    path("listening/queries/", views.query_list_view, name="listening-queries"),
+    path("listening/queries/<int:query_id>/", views.query_edit_view, name="listening-query"),
+    path("listening/alerts/", views.alert_list_view, name="listening-alerts"),
+    path("listening/alerts/<int:alert_id>/", views.alert_detail_view, name="listening-alert"),
+    path("listening/alerts/<int:alert_id>/state", views.alert_action_view, name="listening-alert-state"),
+    path("listening/rules/", views.rule_list_view, name="listening-rules"),
+    path("listening/sources/", views.source_list_view, name="listening-sources"),
+    path(
+        "listening/sources/<int:source_id>/toggle", views.source_toggle_view, name="listening-source-toggle"
+    ),
+]
