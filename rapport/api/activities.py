@@ -12,6 +12,7 @@ from rapport.accounts.models import User
 from rapport.activities import actions
 from rapport.activities.models import Activity, ActivityKind
 from rapport.activities.selectors import activities_visible, activity_detail, open_tasks, timeline
+from rapport.api.common import delete_record, patch_fields
 from rapport.api.pagination import PageParams, fetch_page, page_out, page_schema
 from rapport.api.schemas import (
     ActivityCreate,
@@ -172,11 +173,11 @@ def update_activity(
     """Change some fields. Pass `?version=N` (or `If-Match: "N"`) for a 409 instead of
     overwriting a newer save. Complete a task with POST /activities/{id}/complete."""
     user = require_writer(request)
-    data = payload.model_dump(exclude_unset=True)
-    nullable = {"call_duration_s", "ends_at", "due_at", "assignee", "visibility"}
-    nulls = [k for k, v in data.items() if v is None and k not in nullable]
-    if nulls:
-        raise ActionError("Some fields cannot be empty (null).", {k: ["May not be null."] for k in nulls})
+    # An activity's one access field, visibility, stays in the data for the action to check;
+    # null leaves it unchanged.
+    data = patch_fields(
+        payload, nullable={"call_duration_s", "ends_at", "due_at", "assignee", "visibility"}, access=()
+    )
     if data.get("visibility", "") is None:
         data.pop("visibility")
     with transaction.atomic():
@@ -207,8 +208,10 @@ def complete_task(request: ApiRequest, activity_id: int, payload: TaskComplete) 
 
 @router.delete("/activities/{activity_id}", response={204: None}, tags=["Activities"])
 def delete_activity(request: ApiRequest, activity_id: int) -> Status[None]:
-    user = require_writer(request)
-    with transaction.atomic():
-        activity = get_editable(Activity, user, activity_id, activities_visible(user))
-        actions.activity_delete(actor=user, activity=activity)
-    return Status(204, None)
+    return delete_record(
+        request,
+        Activity,
+        activity_id,
+        activities_visible,
+        lambda user, activity: actions.activity_delete(actor=user, activity=activity),
+    )

@@ -12,7 +12,8 @@ from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
 
-from rapport.api.pagination import PageParams, fetch_page, page_out, page_schema
+from rapport.api.common import delete_record, patch_fields, selector_page
+from rapport.api.pagination import PageParams, page_schema
 from rapport.api.schemas import (
     Chars,
     Id,
@@ -70,12 +71,6 @@ router = Router()
 
 PersonPage = page_schema("PersonPage", PersonOut)
 OrganisationPage = page_schema("OrganisationPage", OrganisationOut)
-
-
-def _reject_nulls(data: dict[str, Any], nullable: set[str]) -> None:
-    nulls = [k for k, v in data.items() if v is None and k not in nullable]
-    if nulls:
-        raise ActionError("Some fields cannot be empty (null).", {k: ["May not be null."] for k in nulls})
 
 
 def _custom_update(*, actor: Any, record: Any, custom: dict[str, Any]) -> None:
@@ -155,14 +150,7 @@ class PersonQuery(Schema):
 
 @router.get("/people", response=PersonPage, tags=["People"])
 def list_people(request: ApiRequest, filters: Query[PersonQuery], page: Query[PageParams]) -> dict[str, Any]:
-    user = request.auth
-    result = fetch_page(
-        lambda: person_list(
-            user=user, filters=PersonFilters(**filters.dict()), cursor=page.cursor, limit=page.limit
-        ),
-        page.cursor,
-    )
-    return page_out(result, _people_out(user, result.items))
+    return selector_page(person_list, request.auth, PersonFilters(**filters.dict()), page, _people_out)
 
 
 @router.post("/people", response={201: PersonOut}, tags=["People"])
@@ -206,12 +194,9 @@ def update_person(
     """Change some fields. Pass `?version=N` (or `If-Match: "N"`) to refuse the change with a
     409 if someone saved the person since version N."""
     user = require_writer(request)
-    data = payload.model_dump(exclude_unset=True)
-    _reject_nulls(data, {"organisation", "owner", "team", "visibility"})
+    data = patch_fields(payload, nullable={"organisation", "owner", "team", "visibility"})
     tags = data.pop("tags", None)
     custom = data.pop("custom", None)
-    for key in ("owner", "team", "visibility"):
-        data.pop(key, None)
     with transaction.atomic():
         person = get_editable(Person, user, person_id, people_visible(user).select_for_update())
         if "organisation" in data:
@@ -233,11 +218,13 @@ def update_person(
 
 @router.delete("/people/{person_id}", response={204: None}, tags=["People"])
 def delete_person(request: ApiRequest, person_id: int) -> Status[None]:
-    user = require_writer(request)
-    with transaction.atomic():
-        person = get_editable(Person, user, person_id, people_visible(user))
-        actions.person_delete(actor=user, person=person)
-    return Status(204, None)
+    return delete_record(
+        request,
+        Person,
+        person_id,
+        people_visible,
+        lambda user, p: actions.person_delete(actor=user, person=p),
+    )
 
 
 @router.post("/people/{person_id}/identities", response={201: IdentityOut}, tags=["People"])
@@ -406,14 +393,7 @@ class OrgQuery(Schema):
 def list_organisations(
     request: ApiRequest, filters: Query[OrgQuery], page: Query[PageParams]
 ) -> dict[str, Any]:
-    user = request.auth
-    result = fetch_page(
-        lambda: organisation_list(
-            user=user, filters=OrgFilters(**filters.dict()), cursor=page.cursor, limit=page.limit
-        ),
-        page.cursor,
-    )
-    return page_out(result, _orgs_out(user, result.items))
+    return selector_page(organisation_list, request.auth, OrgFilters(**filters.dict()), page, _orgs_out)
 
 
 @router.post("/organisations", response={201: OrganisationOut}, tags=["Organisations"])
@@ -450,13 +430,10 @@ def update_organisation(
     """Change some fields; `domains`, `tags` and `custom` replace the whole list/dict. Pass
     `?version=N` (or `If-Match: "N"`) for a 409 instead of overwriting a newer save."""
     user = require_writer(request)
-    data = payload.model_dump(exclude_unset=True)
-    _reject_nulls(data, {"employees", "parent", "owner", "team", "visibility"})
+    data = patch_fields(payload, nullable={"employees", "parent", "owner", "team", "visibility"})
     tags = data.pop("tags", None)
     custom = data.pop("custom", None)
     domains = data.pop("domains", None)
-    for key in ("owner", "team", "visibility"):
-        data.pop(key, None)
     with transaction.atomic():
         org = get_editable(Organisation, user, org_id, organisations_visible(user).select_for_update())
         if "parent" in data:
@@ -491,11 +468,13 @@ def _domains_set(*, actor: Any, org: Organisation, domains: list[str]) -> None:
 
 @router.delete("/organisations/{org_id}", response={204: None}, tags=["Organisations"])
 def delete_organisation(request: ApiRequest, org_id: int) -> Status[None]:
-    user = require_writer(request)
-    with transaction.atomic():
-        org = get_editable(Organisation, user, org_id, organisations_visible(user))
-        actions.organisation_delete(actor=user, org=org)
-    return Status(204, None)
+    return delete_record(
+        request,
+        Organisation,
+        org_id,
+        organisations_visible,
+        lambda user, org: actions.organisation_delete(actor=user, org=org),
+    )
 
 
 # ---------------------------------------------------------------- me and search

@@ -14,6 +14,7 @@ from ninja.responses import Status
 from pydantic import Field
 
 from rapport.accounts.models import Role
+from rapport.api.common import delete_record, patch_fields, selector_page
 from rapport.api.pagination import PageParams, fetch_page, page_out, page_schema
 from rapport.api.schemas import (
     Chars,
@@ -212,14 +213,7 @@ class DealQuery(Schema):
 
 @router.get("/deals", response=DealPage, tags=["Deals"])
 def list_deals(request: ApiRequest, filters: Query[DealQuery], page: Query[PageParams]) -> dict[str, Any]:
-    user = request.auth
-    result = fetch_page(
-        lambda: deal_list(
-            user=user, filters=DealFilters(**filters.dict()), cursor=page.cursor, limit=page.limit
-        ),
-        page.cursor,
-    )
-    return page_out(result, _deals_out(user, result.items))
+    return selector_page(deal_list, request.auth, DealFilters(**filters.dict()), page, _deals_out)
 
 
 @router.post("/deals", response={201: DealOut}, tags=["Deals"])
@@ -260,16 +254,7 @@ def update_deal(
     """Change some fields; the status follows the stage. Pass `?version=N` (or
     `If-Match: "N"`) for a 409 instead of overwriting a newer save."""
     user = require_writer(request)
-    data = payload.model_dump(exclude_unset=True)
-    nulls = [
-        k
-        for k, v in data.items()
-        if v is None and k not in {"expected_close", "organisation", "owner", "team", "visibility"}
-    ]
-    if nulls:
-        raise ActionError("Some fields cannot be empty (null).", {k: ["May not be null."] for k in nulls})
-    for key in ("owner", "team", "visibility"):
-        data.pop(key, None)
+    data = patch_fields(payload, nullable={"expected_close", "organisation", "owner", "team", "visibility"})
     with transaction.atomic():
         deal = get_editable(Deal, user, deal_id, deals_visible(user).select_for_update())
         if "pipeline" in data:
@@ -310,11 +295,9 @@ def move_deal(
 
 @router.delete("/deals/{deal_id}", response={204: None}, tags=["Deals"])
 def delete_deal(request: ApiRequest, deal_id: int) -> Status[None]:
-    user = require_writer(request)
-    with transaction.atomic():
-        deal = get_editable(Deal, user, deal_id, deals_visible(user))
-        actions.deal_delete(actor=user, deal=deal)
-    return Status(204, None)
+    return delete_record(
+        request, Deal, deal_id, deals_visible, lambda user, deal: actions.deal_delete(actor=user, deal=deal)
+    )
 
 
 @router.post("/deals/{deal_id}/participants", response={201: ParticipantOut}, tags=["Deals"])
