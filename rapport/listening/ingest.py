@@ -11,6 +11,7 @@ time and the other poller's row wins."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -171,10 +172,8 @@ def resolve_authors(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Author]
             continue
         authors[key] = Author()
         if r["author_kind"] in IdentityKind.values:
-            try:
+            with contextlib.suppress(IdentityError):  # an unusable handle stays unresolved
                 normalised[key] = (r["author_kind"], normalise(r["author_kind"], r["author_handle"]))
-            except IdentityError:
-                pass
     by_value: dict[tuple[str, str], tuple[int, int | None, bool]] = {}
     values = sorted({v for _, v in normalised.values()})
     kinds = sorted({k for k, _ in normalised.values()})

@@ -199,6 +199,9 @@ class MentionMatch(models.Model):
             models.Index(fields=["query", "sentiment", "published_at"], name="match_query_sentiment"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.mention_id} ~ {self.query_id}"
+
 
 # --- daily rollups: dashboards read these, never a million mentions -------------------
 
@@ -221,6 +224,9 @@ class MentionDaily(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.day} q{self.query_id} {self.source_kind} {self.sentiment}: {self.count}"
+
 
 class TopicDaily(models.Model):
     day = models.DateField()
@@ -230,6 +236,9 @@ class TopicDaily(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "term"], name="uniq_topic_daily")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.term}: {self.count}"
 
 
 class AuthorDaily(models.Model):
@@ -247,6 +256,9 @@ class AuthorDaily(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["day", "source_kind", "author_handle"], name="uniq_author_daily")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.author_handle}: {self.total}"
 
 
 # --- acting ---------------------------------------------------------------------------
