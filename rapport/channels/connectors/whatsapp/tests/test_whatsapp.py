@@ -23,8 +23,8 @@ def _normalise(channel, name):
 
 def test_text_message_author_is_an_e164_phone(channel):
     [m] = _normalise(channel, "text.json")
-    assert (m.author.kind, m.author.value, m.author.display_name) == ("phone", "+447700900123", "Jane Doe")
-    assert m.text == "Is my parcel on its way?" and m.thread_id == "wa:106540352242922:447700900123"
+    assert (m.author.kind, m.author.value, m.author.display_name) == ("phone", "+447911123456", "Jane Doe")
+    assert m.text == "Is my parcel on its way?" and m.thread_id == "wa:106540352242922:447911123456"
 
 
 def test_image_reply_keeps_caption_media_and_context(channel):
@@ -52,8 +52,8 @@ def test_the_same_sender_on_whatsapp_and_sms_is_one_person(channel, django_captu
     with django_capture_on_commit_callbacks(execute=True):
         post_meta(Client(), channel, load("whatsapp", "text.json"))
     sms = make_channel("sms", channel.team)
-    other = ingest(sms, CanonicalMessage("sms", "SM1", Author("phone", "+44 7700 900123"), text="Hi")).message
-    assert other.person == Message.objects.get(channel=channel).person
+    other = ingest(sms, CanonicalMessage("sms", "SM1", Author("phone", "+44 7911 123456"), text="Hi")).message
+    assert other.person is not None and other.person == Message.objects.get(channel=channel).person
 
 
 def _outbound(channel, alice, django_capture_on_commit_callbacks, answer):
@@ -77,14 +77,14 @@ def test_reply_shape_and_receipts_update_its_delivery_status(
         200,
         {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": "447700900123", "wa_id": "447700900123"}],
+            "contacts": [{"input": "447911123456", "wa_id": "447911123456"}],
             "messages": [{"id": "wamid.OUTBOUND1"}],
         },
     )
     reply, fake = _outbound(channel, alice, django_capture_on_commit_callbacks, answer)
     assert fake.calls[0]["url"] == "https://graph.facebook.com/v21.0/106540352242922/messages"
     body = fake.json()
-    assert body["to"] == "447700900123" and body["text"]["body"] == "Yes, tomorrow."
+    assert body["to"] == "447911123456" and body["text"]["body"] == "Yes, tomorrow."
     assert body["messaging_product"] == "whatsapp" and body["context"]["message_id"].startswith("wamid.")
     assert reply.external_id == "wamid.OUTBOUND1" and reply.delivery_status == Delivery.SENT
     with django_capture_on_commit_callbacks(execute=True):
