@@ -127,7 +127,9 @@ class _Table:
         self.extra = [
             (_column(f), f.get_db_prep_save(f.get_default(), connection))
             for name, f in fields.items()
-            if name not in attnames
+            # A primary key we do not supply is the database's to assign (NULL works as
+            # "assign" on SQLite only; PostgreSQL needs the column left out).
+            if name not in attnames and not f.primary_key
         ]
         columns = [_column(fields[a]) for a in attnames] + [c for c, _ in self.extra]
         qn = connection.ops.quote_name
