@@ -77,6 +77,16 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
+    # A merged conversation is a closed tombstone pointing at the one that took its history;
+    # undoing the merge (from its audit entry) clears this.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
+    )
+    # Set by an agent's channel hop: "private" answers on the platform's DM side instead of
+    # the public thread; `reply_to` is the address the next replies go to (an email
+    # identity of the person after "continue by email"). Empty: answer where the customer wrote.
+    reply_mode = models.CharField(max_length=10, blank=True, default="")
+    reply_to = models.CharField(max_length=320, blank=True, default="")
 
     class Meta:
         indexes = [
@@ -304,3 +314,23 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class CannedAnswer(models.Model):
+    """A reusable reply. Shared with a team when `team` is set, else personal to `owner`.
+    The body may hold placeholders ({{first_name}}, {{agent_name}}…) filled in as plain text."""
+
+    title = models.CharField(max_length=100)
+    body = models.TextField(max_length=5000)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["title", "id"]
+
+    def __str__(self) -> str:
+        return self.title

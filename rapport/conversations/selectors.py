@@ -8,7 +8,15 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from rapport.accounts.models import User
-from rapport.conversations.models import OPEN_STATUSES, Conversation, Message, SlaState, Status
+from rapport.conversations.models import (
+    OPEN_STATUSES,
+    CannedAnswer,
+    Conversation,
+    Message,
+    Notification,
+    SlaState,
+    Status,
+)
 from rapport.core.errors import ActionError
 from rapport.core.pagination import Page, keyset_page
 
@@ -62,6 +70,7 @@ class InboxFilters:
     channel: int | None = None
     team: int | None = None
     q: str = ""
+    assignee: int | None = None
 
 
 def inbox(
@@ -88,6 +97,8 @@ def inbox(
         qs = qs.filter(channels__id=filters.channel)
     if filters.team:
         qs = qs.filter(team_id=filters.team)
+    if filters.assignee:
+        qs = qs.filter(assignee_id=filters.assignee)
     if filters.q:
         qs = qs.filter(subject__icontains=filters.q[:100])
     qs = qs.select_related("assignee", "person", "team", "reply_channel")
@@ -111,3 +122,35 @@ def person_conversations(
     if exclude is not None:
         qs = qs.exclude(pk=exclude)
     return list(qs.order_by("-last_message_at", "-id")[:limit])
+
+
+def canned_visible(user: User) -> QuerySet[CannedAnswer]:
+    """Your own answers (personal or shared) and those shared with your teams (admins: all
+    shared ones; personal answers stay personal, even for admins)."""
+    if not user.is_authenticated or not user.is_active:
+        return CannedAnswer.objects.none()
+    shared = Q(team__isnull=False) if user.is_admin else Q(team_id__in=user.team_ids())
+    return CannedAnswer.objects.filter(shared | Q(owner_id=user.pk)).select_related("team", "owner")
+
+
+def canned_get(user: User, canned_id: Any) -> CannedAnswer:
+    try:
+        return canned_visible(user).get(pk=canned_id)
+    except (CannedAnswer.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise Http404("Not found")
+
+
+def notifications_of(user: User, *, limit: int = 100) -> list[Notification]:
+    """Your notices, newest first, without the ones about conversations you can no longer see."""
+    rows = list(
+        Notification.objects.filter(user=user)
+        .select_related("conversation")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    ids = {n.conversation_id for n in rows if n.conversation_id}
+    seen = set(conversations_visible(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    return [n for n in rows if n.conversation_id is None or n.conversation_id in seen]
+
+
+def unread_count(user: User) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()

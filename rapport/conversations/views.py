@@ -6,20 +6,26 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from rapport.accounts.models import User
+from rapport.accounts.models import Team, User
 from rapport.channels.models import Channel
 from rapport.conversations import actions, selectors
 from rapport.conversations.models import (
+    AssignMode,
+    BusinessHours,
     CallDirection,
     CallOutcome,
+    CannedAnswer,
     Conversation,
     Notification,
     Priority,
+    RoutingRule,
+    SlaPolicy,
     Status,
 )
 from rapport.core.errors import ActionError
@@ -54,6 +60,7 @@ def inbox_view(request: AuthedRequest) -> HttpResponse:
         status=request.GET.get("status", "open"),
         channel=_int(request.GET.get("channel")),
         q=request.GET.get("q", "")[:100],
+        assignee=_int(request.GET.get("assignee")),
     )
     error = None
     try:
@@ -73,7 +80,11 @@ def inbox_view(request: AuthedRequest) -> HttpResponse:
         "statuses": [("open", "Open (new, open, waiting)"), ("any", "Any"), *Status.choices],
         "channels": channels,
         "error": error,
-        "unread": Notification.objects.filter(user=user, read_at__isnull=True).count(),
+        "unread": selectors.unread_count(user),
+        "agents": _agents_for(user),
+        "priorities": Priority.choices,
+        "bulk_statuses": Status.choices,
+        "back": request.get_full_path()[:500],
     }
     return render(request, "conversations/inbox.html", context, status=400 if error else 200)
 
@@ -121,6 +132,13 @@ def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpRespo
         "call_directions": CallDirection.choices,
         "call_outcomes": CallOutcome.choices,
         "channels_used": list(conv.channels.all()),
+        "emails": [i.value for i in identities if i.kind == "email"],
+        "can_go_private": conv.reply_channel is not None
+        and conv.reply_channel.kind in actions.DM_KINDS
+        and conv.reply_mode != "private",
+        "merged_into": conv.merged_into if conv.merged_into_id else None,
+        "merged_from": list(conv.merged_from.all()[:20]),
+        "unread": selectors.unread_count(user),
     }
     Notification.objects.filter(user=user, conversation=conv, read_at__isnull=True).update(
         read_at=conv.updated_at
@@ -246,3 +264,359 @@ def call_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
         return "Call logged."
 
     return _act(request, conversation_id, go)
+
+
+# --- bulk -------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def bulk_view(request: AuthedRequest) -> HttpResponse:
+    back = request.POST.get("next", "")
+    back = back if back.startswith("/inbox/") and "//" not in back else "/inbox/"
+    try:
+        result = actions.conversations_bulk(
+            actor=request.user,
+            ids=request.POST.getlist("ids")[: actions.MAX_BULK + 1],
+            action=request.POST.get("action", ""),
+            value=request.POST.get("value", "")[:100],
+        )
+    except ActionError as exc:
+        messages.error(request, exc.message)
+    else:
+        done, skipped = len(result["done"]), len(result["skipped"])
+        messages.success(
+            request,
+            f"Changed {done} conversation{'s' if done != 1 else ''}"
+            + (f"; {skipped} skipped (not yours to change, or refused)." if skipped else "."),
+        )
+    return redirect(back)
+
+
+# --- notifications ----------------------------------------------------------------------
+
+
+@login_required
+def notifications_view(request: AuthedRequest) -> HttpResponse:
+    if request.method == "POST":
+        Notification.objects.filter(user=request.user, read_at__isnull=True).update(read_at=timezone.now())
+        messages.success(request, "All notices marked as read.")
+        return redirect("notifications")
+    return render(
+        request,
+        "conversations/notifications.html",
+        {
+            "nav": "inbox",
+            "notices": selectors.notifications_of(request.user),
+            "unread": selectors.unread_count(request.user),
+        },
+    )
+
+
+# --- merge, undo, channel hop -----------------------------------------------------------
+
+
+@login_required
+@require_POST
+def merge_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
+    def go(conv: Conversation) -> str:
+        other_id = _int(request.POST.get("other"))
+        try:
+            other = selectors.conversation_for_edit(request.user, other_id)
+        except Http404:
+            raise ActionError("No conversation of yours has that number.")
+        actions.conversation_merge(actor=request.user, survivor=conv, other=other)
+        return f"Conversation {other.pk} merged into this one. Undo it from that conversation's page."
+
+    return _act(request, conversation_id, go)
+
+
+@login_required
+@require_POST
+def unmerge_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
+    def go(conv: Conversation) -> str:
+        actions.conversation_merge_undo(actor=request.user, conversation=conv)
+        return "Merge undone: this conversation has its messages back."
+
+    return _act(request, conversation_id, go)
+
+
+@login_required
+@require_POST
+def hop_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
+    def go(conv: Conversation) -> str:
+        message = actions.conversation_hop(
+            actor=request.user,
+            conversation=conv,
+            mode=request.POST.get("mode", ""),
+            address=request.POST.get("address", "")[:320],
+        )
+        return message.text
+
+    return _act(request, conversation_id, go)
+
+
+# --- canned answers ---------------------------------------------------------------------
+
+
+def _canned_form_context(
+    request: AuthedRequest, canned: CannedAnswer | None, data: dict, errors: dict
+) -> dict:
+    user = request.user
+    teams = Team.objects.all() if user.is_admin else Team.objects.filter(pk__in=user.team_ids())
+    return {
+        "nav": "inbox",
+        "canned": canned,
+        "data": data,
+        "errors": errors,
+        "teams": list(teams.order_by("name")),
+        "placeholders": actions.PLACEHOLDERS,
+    }
+
+
+@login_required
+def canned_list_view(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    data = {"title": "", "body": "", "team": ""}
+    errors: dict = {}
+    status = 200
+    if request.method == "POST":
+        data = {k: request.POST.get(k, "") for k in ("title", "body", "team")}
+        try:
+            canned = actions.canned_save(actor=user, data=data)
+        except ActionError as exc:
+            messages.error(request, exc.message)
+            errors, status = exc.field_errors or {}, 400
+        else:
+            messages.success(request, f"Canned answer “{canned.title}” saved.")
+            return redirect("canned-list")
+    context = _canned_form_context(request, None, data, errors)
+    rows = list(selectors.canned_visible(user))
+    context["rows"] = [(c, actions.can_edit_canned(user, c)) for c in rows]
+    return render(request, "conversations/canned_list.html", context, status=status)
+
+
+@login_required
+def canned_edit_view(request: AuthedRequest, canned_id: int) -> HttpResponse:
+    canned = selectors.canned_get(request.user, canned_id)
+    if not actions.can_edit_canned(request.user, canned):
+        raise Http404("Not found")
+    data = {"title": canned.title, "body": canned.body, "team": canned.team_id or ""}
+    errors: dict = {}
+    status = 200
+    if request.method == "POST":
+        if request.POST.get("delete"):
+            actions.canned_delete(actor=request.user, canned=canned)
+            messages.success(request, "Canned answer deleted.")
+            return redirect("canned-list")
+        data = {k: request.POST.get(k, "") for k in ("title", "body", "team")}
+        try:
+            actions.canned_save(actor=request.user, canned=canned, data=data)
+        except ActionError as exc:
+            messages.error(request, exc.message)
+            errors, status = exc.field_errors or {}, 400
+        else:
+            messages.success(request, "Canned answer saved.")
+            return redirect("canned-list")
+    return render(
+        request,
+        "conversations/canned_edit.html",
+        _canned_form_context(request, canned, data, errors),
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def canned_json(request: AuthedRequest, conversation_id: int) -> JsonResponse:
+    """The reply box's picker: answers whose title starts with (then contains) `q`, filled in
+    for this conversation. Plain text; the page inserts it as the textarea's value."""
+    conv = selectors.conversation_get(request.user, conversation_id)
+    q = request.GET.get("q", "")[:100].strip().lower()
+    rows = list(selectors.canned_visible(request.user)[:500])
+    if q:
+        rows = [c for c in rows if q in c.title.lower()]
+        rows.sort(key=lambda c: (not c.title.lower().startswith(q), c.title.lower()))
+    return JsonResponse(
+        {
+            "items": [
+                {
+                    "id": c.pk,
+                    "title": c.title,
+                    "shared": c.team_id is not None,
+                    "text": actions.canned_render(c.body, conversation=conv, agent=request.user),
+                }
+                for c in rows[:20]
+            ]
+        }
+    )
+
+
+# --- routing rules and SLA policies (admins) --------------------------------------------
+
+
+def _require_admin_page(request: AuthedRequest) -> None:
+    if not request.user.is_admin:
+        raise Http404("Not found")
+
+
+RULE_LIST_FIELDS = ("channel_kinds", "sentiments", "urgencies")
+RULE_TEXT_LIST_FIELDS = ("words", "person_tags", "organisation_tags", "add_tags")
+
+
+def _rule_data(post) -> dict:  # noqa: ANN001 - QueryDict
+    data: dict = {"name": post.get("name", "")[:200]}
+    for key in RULE_LIST_FIELDS:
+        data[key] = post.getlist(key)[:50]
+    for key in RULE_TEXT_LIST_FIELDS:
+        data[key] = post.get(key, "")[:5000]
+    for key in ("business_hours", "assign_mode", "set_priority"):
+        data[key] = post.get(key, "")[:20]
+    for key in ("organisation_owner", "assign_user", "assign_team"):
+        data[key] = post.get(key, "")[:20]
+    vip = post.get("person_vip", "")
+    data["person_vip"] = {"yes": True, "no": False}.get(vip)
+    data["auto_reply"] = post.get("auto_reply", "")[:6000]
+    for key in ("is_active", "stop", "escalate"):
+        data[key] = post.get(key) == "on"
+    return data
+
+
+def _rule_context(rule: RoutingRule | None, values: dict, errors: dict) -> dict:
+    from rapport.channels.models import ChannelKind
+
+    return {
+        "nav": "inbox",
+        "rule": rule,
+        "v": values,
+        "errors": errors,
+        "kinds": ChannelKind.choices,
+        "sentiments": actions.SENTIMENTS,
+        "urgencies": actions.URGENCIES,
+        "business_hours": BusinessHours.choices,
+        "assign_modes": AssignMode.choices,
+        "priorities": Priority.choices,
+        "agents": list(
+            User.objects.filter(is_active=True)
+            .exclude(role="readonly")
+            .exclude(username="rapport-bot")
+            .order_by("first_name", "username")
+        ),
+        "teams": list(Team.objects.order_by("name")),
+    }
+
+
+def _rule_values(rule: RoutingRule) -> dict:
+    return {
+        "name": rule.name,
+        "is_active": rule.is_active,
+        "stop": rule.stop,
+        "channel_kinds": rule.channel_kinds,
+        "words": ", ".join(rule.words),
+        "sentiments": rule.sentiments,
+        "urgencies": rule.urgencies,
+        "business_hours": rule.business_hours,
+        "person_vip": rule.person_vip,
+        "person_tags": ", ".join(rule.person_tags),
+        "organisation_tags": ", ".join(rule.organisation_tags),
+        "organisation_owner": rule.organisation_owner_id or "",
+        "assign_mode": rule.assign_mode,
+        "assign_user": rule.assign_user_id or "",
+        "assign_team": rule.assign_team_id or "",
+        "set_priority": rule.set_priority,
+        "add_tags": ", ".join(rule.add_tags),
+        "auto_reply": rule.auto_reply,
+        "escalate": rule.escalate,
+    }
+
+
+@login_required
+def routing_list_view(request: AuthedRequest) -> HttpResponse:
+    _require_admin_page(request)
+    rules = list(RoutingRule.objects.select_related("assign_user", "assign_team"))
+    return render(request, "conversations/routing_list.html", {"nav": "inbox", "rules": rules})
+
+
+@login_required
+def routing_edit_view(request: AuthedRequest, rule_id: int | None = None) -> HttpResponse:
+    _require_admin_page(request)
+    rule = get_object_or_404(RoutingRule, pk=rule_id) if rule_id else None
+    values = _rule_values(rule) if rule else {"is_active": True, "stop": True}
+    errors: dict = {}
+    status = 200
+    if request.method == "POST":
+        data = _rule_data(request.POST)
+        values = {**data, "person_vip": data["person_vip"]}
+        try:
+            actions.routing_rule_save(actor=request.user, rule=rule, data=data)
+        except ActionError as exc:
+            messages.error(request, exc.message)
+            errors, status = exc.field_errors or {}, 400
+        else:
+            messages.success(request, "Routing rule saved.")
+            return redirect("routing-list")
+    return render(
+        request, "conversations/routing_edit.html", _rule_context(rule, values, errors), status=status
+    )
+
+
+@login_required
+@require_POST
+def routing_move_view(request: AuthedRequest, rule_id: int) -> HttpResponse:
+    _require_admin_page(request)
+    rule = get_object_or_404(RoutingRule, pk=rule_id)
+    if request.POST.get("delete"):
+        actions.routing_rule_delete(actor=request.user, rule=rule)
+        messages.success(request, f"Rule “{rule.name}” deleted.")
+    else:
+        actions.routing_rule_move(actor=request.user, rule=rule, up=request.POST.get("direction") == "up")
+    return redirect("routing-list")
+
+
+@login_required
+def sla_view(request: AuthedRequest) -> HttpResponse:
+    _require_admin_page(request)
+    from rapport.conversations.routing import DEFAULT_SLA, DEFAULT_WARN_MINUTES
+
+    errors: dict = {}
+    failed = ""
+    posted: dict = {}
+    status = 200
+    if request.method == "POST":
+        priority = request.POST.get("priority", "")
+        policy = SlaPolicy.objects.filter(priority=priority).first()
+        if request.POST.get("reset"):
+            if policy is not None:
+                actions.sla_policy_delete(actor=request.user, policy=policy)
+            messages.success(request, "Back to the default.")
+            return redirect("sla-list")
+        posted = {
+            k: request.POST.get(k, "")[:20]
+            for k in ("priority", "first_response_minutes", "resolution_minutes", "warn_before_minutes")
+        }
+        try:
+            actions.sla_policy_save(actor=request.user, policy=policy, data=posted)
+        except ActionError as exc:
+            messages.error(request, exc.message)
+            errors, failed, status = exc.field_errors or {}, priority, 400
+        else:
+            messages.success(request, "SLA policy saved.")
+            return redirect("sla-list")
+    policies = {p.priority: p for p in SlaPolicy.objects.all()}
+    rows = []
+    for value, label in Priority.choices:
+        p = policies.get(value)
+        first, resolution = DEFAULT_SLA[value]
+        row = {
+            "priority": value,
+            "label": label,
+            "custom": p is not None,
+            "first_response_minutes": p.first_response_minutes if p else first,
+            "resolution_minutes": p.resolution_minutes if p else resolution,
+            "warn_before_minutes": p.warn_before_minutes if p else DEFAULT_WARN_MINUTES,
+            "errors": errors if value == failed else {},
+        }
+        if value == failed:
+            row.update({k: v for k, v in posted.items() if k != "priority"})
+        rows.append(row)
+    return render(request, "conversations/sla.html", {"nav": "inbox", "rows": rows}, status=status)
