@@ -121,9 +121,7 @@ class Batch:
             if ident is not None:
                 identities.add(ident)
         for channel_id, ids in by_channel.items():
-            for ext in Message.objects.filter(channel_id=channel_id, external_id__in=ids).values_list(
-                "external_id", flat=True
-            ):
+            for ext in _by_external_id(channel_id, ids).values_list("external_id", flat=True):
                 self.stored[(channel_id, ext)] = None
         conversation_ids: set[int] = set()
         if keys:
@@ -144,14 +142,19 @@ class Batch:
             self._load_people(identities)
         person_ids = {p.pk for p in self.people.values() if p is not None}
         if person_ids:
-            for cid, pid, chid in Conversation.objects.filter(
-                person_id__in=person_ids,
-                channels__id__in=list(by_channel),
-                last_message_at__gte=self.now - THREAD_WINDOW,
-            ).values_list("id", "person_id", "channels__id"):
-                self.candidates.setdefault((pid, chid), set()).add(cid)
-                self.linked.add((cid, chid))
-                conversation_ids.add(cid)
+            # Driven by the person index; joining the channel links first would read every
+            # conversation the channel ever had.
+            recent = dict(
+                Conversation.objects.filter(
+                    person_id__in=person_ids, last_message_at__gte=self.now - THREAD_WINDOW
+                ).values_list("id", "person_id")
+            )
+            if recent:
+                for cid, chid in Conversation.channels.through.objects.filter(
+                    conversation_id__in=list(recent), channel_id__in=list(by_channel)
+                ).values_list("conversation_id", "channel_id"):
+                    self.candidates.setdefault((recent[cid], chid), set()).add(cid)
+                    conversation_ids.add(cid)
         if conversation_ids:
             for conv in Conversation.objects.filter(pk__in=conversation_ids).select_related(
                 "assignee", "person__owner", "person__organisation__owner", "organisation__owner"
@@ -269,6 +272,13 @@ class Batch:
             self.notices = []
 
 
+def _by_external_id(channel: Channel | int, external_ids: set[str] | list[str]) -> Any:
+    """Messages of a channel with these external ids. The `<> ''` term lets SQLite use the
+    partial unique index (channel, external_id); without it, it reads every message the
+    channel ever had."""
+    return Message.objects.filter(channel=channel, external_id__in=external_ids).exclude(external_id="")
+
+
 def _identity(cm: CanonicalMessage) -> tuple[str, str] | None:
     kind = cm.author.kind
     if kind not in IdentityKind.values or not cm.author.value:
@@ -362,7 +372,7 @@ def ingest(
 ) -> Ingested:
     """Store one canonical message and everything it causes; idempotent per external id."""
     external_id = _external_id(cm)
-    existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+    existing = _by_external_id(channel, [external_id]).first()
     if existing is not None:
         return Ingested(existing, False)
     now = now or timezone.now()
@@ -379,7 +389,7 @@ def ingest(
             return Ingested(message, True)
     except IntegrityError:
         # A concurrent worker stored the same message first: theirs is the one.
-        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        existing = _by_external_id(channel, [external_id]).first()
         if existing is None:
             raise
         return Ingested(existing, False)
