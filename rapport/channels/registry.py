@@ -11,6 +11,7 @@ from rapport.channels.models import ChannelKind
 CONNECTORS: dict[str, str] = {
     ChannelKind.WEBHOOK: "rapport.channels.connectors.webhook",
     ChannelKind.EMAIL: "rapport.channels.connectors.email",
+    ChannelKind.CHAT: "rapport.channels.connectors.chat",
     ChannelKind.X: "rapport.channels.connectors.x",
     ChannelKind.MASTODON: "rapport.channels.connectors.mastodon",
     ChannelKind.BLUESKY: "rapport.channels.connectors.bluesky",
