@@ -24,16 +24,21 @@ def payload_store(
     """Durably keep what a platform sent, before answering it. The same delivery stored
     twice (platform retries, concurrent duplicates) is one row: returns (row, created)."""
     delivery_id = (delivery_id or "").strip()[:200] or "sha256:" + hashlib.sha256(body).hexdigest()
-    existing = RawPayload.objects.filter(channel=channel, delivery_id=delivery_id).first()
-    if existing is not None:
-        return existing, False
+    # Insert first: the partial unique index (channel, delivery_id) decides, in one indexed
+    # step, whether this delivery is new. A lookup-first `.filter(...).first()` could not use
+    # the partial index and re-read the channel's whole history on every webhook.
     try:
         with transaction.atomic():
             return RawPayload.objects.create(
                 channel=channel, body=body, headers=headers, delivery_id=delivery_id
             ), True
     except IntegrityError:
-        return RawPayload.objects.get(channel=channel, delivery_id=delivery_id), False
+        existing = (
+            RawPayload.objects.exclude(delivery_id="")
+            .filter(channel=channel, delivery_id=delivery_id)
+            .order_by()[:1]
+        )
+        return existing[0], False
 
 
 def enqueue_processing(payload: RawPayload) -> None:
