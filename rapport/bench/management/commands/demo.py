@@ -70,6 +70,11 @@ class Command(BaseCommand):
                 people=opts["people"], seed=42, users=True, progress=lambda msg: self.stdout.write("  " + msg)
             )
             self.stdout.write(f"  {result.rows:,} rows in {result.seconds:.1f}s")
+        # Idempotent: a second start adds nothing.
+        from rapport.conversations.demo import seed_inbox
+
+        self.stdout.write("Filling the demo inbox…")
+        seed_inbox(conversations=300, seed=42)
 
         worker = server = scheduler = None
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
