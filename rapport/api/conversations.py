@@ -1,5 +1,6 @@
 """Inbox API: conversations (list, detail with messages, reply, note, assign, status,
-priority), channels (admins) and the dead-letter list with replay (admins)."""
+priority, bulk, merge and undo, channel hop), canned answers, notifications, routing rules
+and SLA policies (admins), channels (admins) and the dead-letter list with replay (admins)."""
 
 import datetime as dt
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ from rapport.channels import actions as channel_actions
 from rapport.channels import selectors as channel_selectors
 from rapport.channels.models import Channel, RawPayload
 from rapport.conversations import actions, selectors
-from rapport.conversations.models import Conversation, Message
+from rapport.conversations.models import CannedAnswer, Conversation, Message, RoutingRule, SlaPolicy
 from rapport.core.errors import ActionError
 from rapport.core.http import ApiRequest
 from rapport.core.pagination import keyset_page
@@ -253,6 +254,26 @@ def list_conversations(
     return page_out(result, _conversations_out(user, result.items))
 
 
+# Before /conversations/{id}: ninja matches paths in the order they are added.
+class BulkIn(InputSchema):
+    ids: list[Id] = Field(..., max_length=200)
+    action: Annotated[str, Chars(10)] = Field(..., description="assign, close, status, priority or tag.")
+    value: Annotated[str, Chars(100)] = ""
+
+
+class BulkOut(Schema):
+    done: list[int]
+    skipped: list[dict]
+
+
+@router.post("/conversations/bulk", response=BulkOut)
+def bulk(request: ApiRequest, payload: BulkIn) -> dict[str, Any]:
+    """One change to many conversations; rows you may not change are skipped (as not found)."""
+    return actions.conversations_bulk(
+        actor=request.auth, ids=payload.ids, action=payload.action, value=payload.value
+    )
+
+
 @router.get("/conversations/{conversation_id}", response=ConversationDetailOut)
 def get_conversation(request: ApiRequest, conversation_id: Id) -> dict[str, Any]:
     return _detail(request.auth, conversation_id)
@@ -405,3 +426,325 @@ def replay_dead_letter(request: ApiRequest, payload_id: Id) -> dict[str, Any]:
         payload = channel_actions.payload_replay(actor=request.auth, payload=payload)
     payload.refresh_from_db()
     return _dead_out(payload)
+
+
+# --- bulk, merge, hop -------------------------------------------------------------------
+
+
+class MergeIn(InputSchema):
+    other: Id = Field(..., description="The conversation merged into this one (it becomes a tombstone).")
+
+
+@router.post("/conversations/{conversation_id}/merge", response=ConversationOut)
+def merge(request: ApiRequest, conversation_id: Id, payload: MergeIn) -> dict[str, Any]:
+    survivor = selectors.conversation_for_edit(request.auth, conversation_id)
+    other = selectors.conversation_for_edit(request.auth, payload.other)
+    actions.conversation_merge(actor=request.auth, survivor=survivor, other=other)
+    return _conversations_out(request.auth, [selectors.conversation_get(request.auth, survivor.pk)])[0]
+
+
+@router.post("/conversations/{conversation_id}/unmerge", response=ConversationOut)
+def unmerge(request: ApiRequest, conversation_id: Id) -> dict[str, Any]:
+    conv = selectors.conversation_for_edit(request.auth, conversation_id)
+    actions.conversation_merge_undo(actor=request.auth, conversation=conv)
+    return _conversations_out(request.auth, [selectors.conversation_get(request.auth, conv.pk)])[0]
+
+
+class HopIn(InputSchema):
+    mode: Annotated[str, Chars(10)] = Field(..., description="private or email.")
+    address: Annotated[str, Chars(320)] = Field("", description="For email: one of the person's emails.")
+
+
+@router.post("/conversations/{conversation_id}/hop", response={201: MessageOut})
+def hop(request: ApiRequest, conversation_id: Id, payload: HopIn) -> Status:
+    conv = selectors.conversation_for_edit(request.auth, conversation_id)
+    message = actions.conversation_hop(
+        actor=request.auth, conversation=conv, mode=payload.mode, address=payload.address
+    )
+    return Status(201, _message_out(message))
+
+
+# --- notifications ----------------------------------------------------------------------
+
+
+class NotificationOut(Schema):
+    id: int
+    kind: str
+    text: str
+    conversation: int | None
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+
+
+@router.get("/notifications", response=list[NotificationOut])
+def list_notifications(request: ApiRequest) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": n.pk,
+            "kind": n.kind,
+            "text": n.text,
+            "conversation": n.conversation_id,
+            "created_at": n.created_at,
+            "read_at": n.read_at,
+        }
+        for n in selectors.notifications_of(request.auth)
+    ]
+
+
+@router.post("/notifications/read", response={204: None})
+def read_notifications(request: ApiRequest) -> Status:
+    from django.utils import timezone
+
+    from rapport.conversations.models import Notification
+
+    Notification.objects.filter(user=request.auth, read_at__isnull=True).update(read_at=timezone.now())
+    return Status(204, None)
+
+
+# --- canned answers ---------------------------------------------------------------------
+
+
+class CannedOut(Schema):
+    id: int
+    title: str
+    body: str
+    team: dict | None
+    owner: dict | None
+    editable: bool
+
+
+class CannedIn(InputSchema):
+    title: Annotated[str, Chars(100)]
+    body: Annotated[str, Chars(5000)]
+    team: Id | None = Field(None, description="Share with this team; null keeps it personal.")
+
+
+def _canned_out(user: User, c: CannedAnswer) -> dict[str, Any]:
+    return {
+        "id": c.pk,
+        "title": c.title,
+        "body": c.body,
+        "team": team_ref(c.team),
+        "owner": user_ref(c.owner),
+        "editable": actions.can_edit_canned(user, c),
+    }
+
+
+@router.get("/canned-answers", response=list[CannedOut])
+def list_canned(request: ApiRequest) -> list[dict[str, Any]]:
+    return [_canned_out(request.auth, c) for c in selectors.canned_visible(request.auth)[:1000]]
+
+
+@router.post("/canned-answers", response={201: CannedOut})
+def create_canned(request: ApiRequest, payload: CannedIn) -> Status:
+    canned = actions.canned_save(actor=request.auth, data=payload.dict())
+    return Status(201, _canned_out(request.auth, canned))
+
+
+@router.put("/canned-answers/{canned_id}", response=CannedOut)
+def update_canned(request: ApiRequest, canned_id: Id, payload: CannedIn) -> dict[str, Any]:
+    canned = selectors.canned_get(request.auth, canned_id)
+    return _canned_out(
+        request.auth, actions.canned_save(actor=request.auth, canned=canned, data=payload.dict())
+    )
+
+
+@router.delete("/canned-answers/{canned_id}", response={204: None})
+def delete_canned(request: ApiRequest, canned_id: Id) -> Status:
+    actions.canned_delete(actor=request.auth, canned=selectors.canned_get(request.auth, canned_id))
+    return Status(204, None)
+
+
+@router.get("/conversations/{conversation_id}/canned-answers/{canned_id}", response=dict)
+def render_canned(request: ApiRequest, conversation_id: Id, canned_id: Id) -> dict[str, Any]:
+    """The answer's text filled in for this conversation (plain text)."""
+    conv = selectors.conversation_get(request.auth, conversation_id)
+    canned = selectors.canned_get(request.auth, canned_id)
+    return {"text": actions.canned_render(canned.body, conversation=conv, agent=request.auth)}
+
+
+# --- routing rules and SLA policies (admins) --------------------------------------------
+
+
+class RuleIn(InputSchema):
+    name: Annotated[str, Chars(100)] | None = None
+    is_active: bool | None = None
+    stop: bool | None = None
+    channel_kinds: list[Annotated[str, Chars(20)]] | None = None
+    words: list[Annotated[str, Chars(100)]] | None = None
+    sentiments: list[Annotated[str, Chars(10)]] | None = None
+    urgencies: list[Annotated[str, Chars(10)]] | None = None
+    business_hours: Annotated[str, Chars(10)] | None = None
+    person_vip: bool | None = None
+    person_tags: list[Annotated[str, Chars(60)]] | None = None
+    organisation_tags: list[Annotated[str, Chars(60)]] | None = None
+    organisation_owner: Id | None = None
+    assign_mode: Annotated[str, Chars(20)] | None = None
+    assign_user: Id | None = None
+    assign_team: Id | None = None
+    set_priority: Annotated[str, Chars(10)] | None = None
+    add_tags: list[Annotated[str, Chars(60)]] | None = None
+    auto_reply: Annotated[str, Chars(5000)] | None = None
+    escalate: bool | None = None
+
+
+class RuleOut(Schema):
+    id: int
+    position: int
+    name: str
+    is_active: bool
+    stop: bool
+    channel_kinds: list[str]
+    words: list[str]
+    sentiments: list[str]
+    urgencies: list[str]
+    business_hours: str
+    person_vip: bool | None
+    person_tags: list[str]
+    organisation_tags: list[str]
+    organisation_owner: int | None
+    assign_mode: str
+    assign_user: int | None
+    assign_team: int | None
+    set_priority: str
+    add_tags: list[str]
+    auto_reply: str
+    escalate: bool
+
+
+class ReorderIn(InputSchema):
+    ids: list[Id] = Field(..., max_length=1000, description="Every rule id, in the new order.")
+
+
+def _admin(user: User) -> None:
+    if not user.is_admin:
+        from django.http import Http404
+
+        raise Http404("Not found")
+
+
+def _rule_out(r: RoutingRule) -> dict[str, Any]:
+    return {
+        **{
+            k: getattr(r, k)
+            for k in RuleOut.model_fields
+            if not k.startswith(("organisation_owner", "assign_u", "assign_t"))
+        },
+        "organisation_owner": r.organisation_owner_id,
+        "assign_user": r.assign_user_id,
+        "assign_team": r.assign_team_id,
+    }
+
+
+def _rule_data(payload: RuleIn) -> dict[str, Any]:
+    data = payload.dict(exclude_unset=True)
+    for key in ("set_priority", "assign_mode", "business_hours", "auto_reply"):
+        if key in data and data[key] is None:
+            data[key] = ""
+    for key in ("is_active", "stop", "escalate"):
+        if key in data and data[key] is None:
+            raise ActionError("Check the routing rule.", {key: ["true or false."]})
+    return data
+
+
+@router.get("/routing-rules", response=list[RuleOut])
+def list_rules(request: ApiRequest) -> list[dict[str, Any]]:
+    _admin(request.auth)
+    return [_rule_out(r) for r in RoutingRule.objects.all()]
+
+
+@router.post("/routing-rules", response={201: RuleOut})
+def create_rule(request: ApiRequest, payload: RuleIn) -> Status:
+    _admin(request.auth)
+    return Status(201, _rule_out(actions.routing_rule_save(actor=request.auth, data=_rule_data(payload))))
+
+
+@router.post("/routing-rules/reorder", response=list[RuleOut])
+def reorder_rules(request: ApiRequest, payload: ReorderIn) -> list[dict[str, Any]]:
+    _admin(request.auth)
+    return [_rule_out(r) for r in actions.routing_rules_reorder(actor=request.auth, ids=payload.ids)]
+
+
+def _rule(user: User, rule_id: int) -> RoutingRule:
+    _admin(user)
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(RoutingRule, pk=rule_id)
+
+
+@router.get("/routing-rules/{rule_id}", response=RuleOut)
+def get_rule(request: ApiRequest, rule_id: Id) -> dict[str, Any]:
+    return _rule_out(_rule(request.auth, rule_id))
+
+
+@router.patch("/routing-rules/{rule_id}", response=RuleOut)
+def update_rule(request: ApiRequest, rule_id: Id, payload: RuleIn) -> dict[str, Any]:
+    rule = _rule(request.auth, rule_id)
+    return _rule_out(actions.routing_rule_save(actor=request.auth, rule=rule, data=_rule_data(payload)))
+
+
+@router.delete("/routing-rules/{rule_id}", response={204: None})
+def delete_rule(request: ApiRequest, rule_id: Id) -> Status:
+    actions.routing_rule_delete(actor=request.auth, rule=_rule(request.auth, rule_id))
+    return Status(204, None)
+
+
+class SlaIn(InputSchema):
+    first_response_minutes: int
+    resolution_minutes: int
+    warn_before_minutes: int = 15
+
+
+class SlaOut(Schema):
+    priority: str
+    first_response_minutes: int
+    resolution_minutes: int
+    warn_before_minutes: int
+    custom: bool
+
+
+@router.get("/sla-policies", response=list[SlaOut])
+def list_sla(request: ApiRequest) -> list[dict[str, Any]]:
+    """One row per priority: the policy if set, else the default."""
+    from rapport.conversations.routing import sla_minutes
+
+    _admin(request.auth)
+    custom = set(SlaPolicy.objects.values_list("priority", flat=True))
+    out = []
+    for priority in ("urgent", "high", "normal", "low"):
+        first, resolution, warn = sla_minutes(priority)
+        out.append(
+            {
+                "priority": priority,
+                "first_response_minutes": first,
+                "resolution_minutes": resolution,
+                "warn_before_minutes": warn,
+                "custom": priority in custom,
+            }
+        )
+    return out
+
+
+@router.put("/sla-policies/{priority}", response=SlaOut)
+def put_sla(request: ApiRequest, priority: Annotated[str, Chars(10)], payload: SlaIn) -> dict[str, Any]:
+    _admin(request.auth)
+    policy = SlaPolicy.objects.filter(priority=priority).first()
+    p = actions.sla_policy_save(
+        actor=request.auth, policy=policy, data={"priority": priority, **payload.dict()}
+    )
+    return {
+        "priority": p.priority,
+        "first_response_minutes": p.first_response_minutes,
+        "resolution_minutes": p.resolution_minutes,
+        "warn_before_minutes": p.warn_before_minutes,
+        "custom": True,
+    }
+
+
+@router.delete("/sla-policies/{priority}", response={204: None})
+def delete_sla(request: ApiRequest, priority: Annotated[str, Chars(10)]) -> Status:
+    _admin(request.auth)
+    policy = SlaPolicy.objects.filter(priority=priority).first()
+    if policy is not None:
+        actions.sla_policy_delete(actor=request.auth, policy=policy)
+    return Status(204, None)
