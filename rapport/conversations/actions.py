@@ -354,7 +354,14 @@ def message_deliver(*, message_id: int) -> str:
     try:
         external_id = registry.transport(channel.kind).send(channel, claimed)
     except TransportError as exc:
-        return _delivery_failed(claimed, channel, attempt, str(exc), exc.permanent)
+        return _delivery_failed(
+            claimed,
+            channel,
+            attempt,
+            str(exc),
+            exc.permanent,
+            retry_after=getattr(exc, "retry_after", 0) or 0,
+        )
     except registry.ConnectorMissing as exc:
         return _delivery_failed(claimed, channel, attempt, str(exc), True)
     except Exception as exc:
@@ -372,7 +379,9 @@ def message_deliver(*, message_id: int) -> str:
     return "sent"
 
 
-def _delivery_failed(message: Message, channel: Channel, attempt: int, error: str, permanent: bool) -> str:
+def _delivery_failed(
+    message: Message, channel: Channel, attempt: int, error: str, permanent: bool, retry_after: float = 0
+) -> str:
     error = error[:500]
     final = permanent or attempt >= MAX_DELIVERY_ATTEMPTS
     with transaction.atomic():
@@ -400,7 +409,9 @@ def _delivery_failed(message: Message, channel: Channel, attempt: int, error: st
                 text=f"A reply could not be delivered: {error}",
             )
     if not final:
-        _retry_later(message.pk, BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)])
+        # The platform's Retry-After (rate limits) wins over our own backoff when it is longer.
+        backoff = BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)]
+        _retry_later(message.pk, int(max(backoff, min(float(retry_after), 24 * 3600))))
         return "retrying"
     return "failed"
 

@@ -118,6 +118,8 @@ class Delivery(models.TextChoices):
     RECEIVED = "received", "Received"
     QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
     FAILED = "failed", "Failed"
     NONE = "none", "Not sent (internal)"
 
