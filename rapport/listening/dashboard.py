@@ -10,11 +10,12 @@ bounded day range of a rollup table, so the cost does not grow with the number o
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from rapport.accounts.models import User
@@ -157,9 +158,11 @@ def figures(
                 )
         fig.emerging_topics = sorted(emerging, key=lambda x: (-x["growth"], -x["count"]))[:10]
 
-    # Advocates and detractors: most positive / negative mentions, then influence.
-    authors = (
+    # Advocates and detractors: most positive / negative mentions, then influence. One pass
+    # over the range's author rows; the ranking of the grouped rows happens here.
+    rows = list(
         AuthorDaily.objects.filter(day__gte=since, day__lte=until)
+        .filter(Q(positive__gt=0) | Q(negative__gt=0))
         .values("source_kind", "author_handle")
         .annotate(
             pos=Sum("positive"),
@@ -169,22 +172,28 @@ def figures(
             name=Max("author_name"),
             person=Max("person_id"),
         )
+        .values_list("source_kind", "author_handle", "pos", "neg", "n", "inf", "name", "person")
     )
-    fig.advocates = [_author(r) for r in authors.filter(pos__gt=0).order_by("-pos", "-inf")[:10]]
-    fig.detractors = [_author(r) for r in authors.filter(neg__gt=0).order_by("-neg", "-inf")[:10]]
+    fig.advocates = [
+        _author(r) for r in heapq.nlargest(10, (r for r in rows if r[2]), key=lambda r: (r[2], r[5]))
+    ]
+    fig.detractors = [
+        _author(r) for r in heapq.nlargest(10, (r for r in rows if r[3]), key=lambda r: (r[3], r[5]))
+    ]
     return fig
 
 
-def _author(r: dict[str, Any]) -> dict[str, Any]:
+def _author(r: tuple) -> dict[str, Any]:
+    source, handle, pos, neg, total, inf, name, person = r
     return {
-        "source": r["source_kind"],
-        "handle": r["author_handle"],
-        "name": r["name"] or r["author_handle"],
-        "positive": r["pos"],
-        "negative": r["neg"],
-        "total": r["n"],
-        "influence": round(r["inf"] or 0, 1),
-        "person_id": r["person"],
+        "source": source,
+        "handle": handle,
+        "name": name or handle,
+        "positive": pos,
+        "negative": neg,
+        "total": total,
+        "influence": round(inf or 0, 1),
+        "person_id": person,
     }
 
 

@@ -24,6 +24,7 @@ from rapport.listening.models import (
     AlertState,
     ListeningQuery,
     Mention,
+    MentionMatch,
     MentionState,
     Sentiment,
     SourceKind,
@@ -170,8 +171,40 @@ def mention_filter(user: User, f: MentionFilters) -> QuerySet[Mention]:
 
 
 def mention_list(user: User, f: MentionFilters, *, cursor: str | None, limit: int = 50) -> Page[Mention]:
+    if f.query is not None:
+        return _mention_list_by_query(user, f, cursor=cursor, limit=limit)
     qs = mention_filter(user, f).select_related("person", "organisation")
     return keyset_page(qs, ["-published_at", "-id"], cursor, limit)
+
+
+def _mention_list_by_query(user: User, f: MentionFilters, *, cursor: str | None, limit: int) -> Page[Mention]:
+    """One query's mentions, paged on MentionMatch's own (query, published_at, mention)
+    index: ordering mentions through the join would sort every match of a busy query.
+    The cursor is the same (published_at, id) pair as the plain list's."""
+    if not queries_visible(user).filter(pk=f.query).exists():
+        raise ActionError("Some filters are not valid.", {"query": ["Unknown query."]})
+    matches = MentionMatch.objects.filter(query_id=f.query)
+    if f.sentiment:
+        matches = matches.filter(sentiment=f.sentiment)
+    if f.since:
+        matches = matches.filter(published_at__gte=_bounds(f.since))
+    if f.until:
+        matches = matches.filter(published_at__lt=_bounds(f.until, end=True))
+    for name, column in (
+        ("source", "source_kind"),
+        ("intent", "intent"),
+        ("state", "state"),
+        ("author", "author_handle"),
+    ):
+        value = getattr(f, name)
+        if value:
+            matches = matches.filter(**{f"mention__{column}": value})
+    if f.person:
+        matches = matches.filter(mention__person_id=f.person)
+    page = keyset_page(matches, ["-published_at", "-mention_id"], cursor, limit)
+    ids = [m.mention_id for m in page.items]
+    by_id = Mention.objects.select_related("person", "organisation").in_bulk(ids)
+    return Page(items=[by_id[i] for i in ids if i in by_id], next_cursor=page.next_cursor)
 
 
 def open_alert_count(user: User) -> int:
