@@ -166,6 +166,7 @@ class FixtureGenerator(Generator):
 
         self.kind = kind
         inbound = registry.inbound(kind)
+        assert inbound.__file__ is not None, f"the {kind} connector is not a file-backed module"
         folder = Path(inbound.__file__).parent / "fixtures"
         self.template: tuple[str, str, str, str, str] | None = None
         for path in sorted(folder.glob("*")) if folder.is_dir() else []:

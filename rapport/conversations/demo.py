@@ -132,7 +132,7 @@ class _Plan:
 
 def _channels() -> dict[str, Channel]:
     teams = {name: Team.objects.get_or_create(name=name)[0] for name in ("North", "South")}
-    channels = {}
+    channels: dict[str, Channel] = {}
     for kind, name, team, _, _ in CHANNELS:
         channel = Channel.objects.filter(kind=kind, name=name).first()
         if channel is None:
@@ -223,7 +223,7 @@ def _plans(conversations: int, seed: int, now: dt.datetime) -> list[_Plan]:
 
 
 def _outbound(
-    conv: Conversation, channel: Channel, agent: User, text: str, when: dt.datetime, ext: str
+    conv: Conversation, channel: Channel, agent: User | None, text: str, when: dt.datetime, ext: str
 ) -> None:
     Message.objects.create(
         conversation=conv,
@@ -287,7 +287,8 @@ def _one(
     marker: str,
     now: dt.datetime,
 ) -> int:
-    identity_kind = {c[0]: c[3] for c in CHANNELS}[plan.kind]
+    identity_kinds: dict[str, str] = {c[0]: c[3] for c in CHANNELS}
+    identity_kind = identity_kinds[plan.kind]
     channel = channels[plan.kind]
     person = Person.objects.filter(pk=chosen[plan.index]).first() if plan.index < len(chosen) else None
     order = 4400 + plan.index

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Field
 from django.utils import timezone
 
 from rapport.accounts.models import Role, User
@@ -62,6 +62,13 @@ def system_user() -> User:
             return user
     except IntegrityError:
         return User.objects.get(username=routing.BOT_USERNAME)
+
+
+def _column(field: Field) -> str:
+    # The stubs allow None for fields without a column (relations like generic FKs); the
+    # concrete fields passed here always have one.
+    assert field.column is not None, f"{field.name} has no database column"
+    return field.column
 
 
 # --- per-batch context -------------------------------------------------------------------
@@ -244,7 +251,7 @@ class Batch:
             f for f in Conversation._meta.concrete_fields if not f.primary_key and f.attname != "version"
         ]
         table = connection.ops.quote_name(Conversation._meta.db_table)
-        columns = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+        columns = ", ".join(f"{connection.ops.quote_name(_column(f))} = %s" for f in fields)
         version = connection.ops.quote_name("version")
         sql = f"UPDATE {table} SET {columns}, {version} = {version} + 1 WHERE id = %s"  # noqa: S608
         rows = []
@@ -668,13 +675,13 @@ def process_batch(
             done: list[int] = []
             dead: dict[str, list[int]] = {}
             created = duplicates = 0
-            for payload, prepared, reason in scored:
+            for payload, scored_messages, reason in scored:
                 if payload.pk not in claimed:
                     continue
                 if reason:
                     dead.setdefault(reason[:2000], []).append(payload.pk)
                     continue
-                for cm, ext, text, html, sc in prepared:
+                for cm, ext, text, html, sc in scored_messages:
                     if (payload.channel_id, ext) in batch.stored:
                         duplicates += 1
                         continue

@@ -31,14 +31,17 @@ from rapport.core.text import fold
 
 BOT_USERNAME = "rapport-bot"
 
-# (first response, resolution) in minutes when no SlaPolicy row exists for a priority.
-DEFAULT_SLA = {
+# (first response, resolution) in minutes when no SlaPolicy row exists for a priority. Keyed
+# by str: it is looked up with the plain values stored on rows and policies.
+DEFAULT_SLA: dict[str, tuple[int, int]] = {
     Priority.URGENT: (30, 4 * 60),
     Priority.HIGH: (60, 8 * 60),
     Priority.NORMAL: (4 * 60, 24 * 60),
     Priority.LOW: (24 * 60, 72 * 60),
 }
 DEFAULT_WARN_MINUTES = 15
+# models.PRIORITY_RANK is keyed by the Priority members; the rows hold plain str values.
+_RANK: dict[str, int] = {priority.value: rank for priority, rank in PRIORITY_RANK.items()}
 
 
 def is_agent(user: User | None) -> bool:
@@ -194,7 +197,7 @@ def route(
             if chosen is not None:
                 conversation.assignee = chosen
                 result.assigned = chosen
-        if rule.set_priority and PRIORITY_RANK[rule.set_priority] > PRIORITY_RANK[conversation.priority]:
+        if rule.set_priority and _RANK[rule.set_priority] > _RANK[conversation.priority]:
             conversation.priority = rule.set_priority
         tags_to_add += (
             [str(t)[:60] for t in rule.add_tags if str(t).strip()] if isinstance(rule.add_tags, list) else []
@@ -221,7 +224,7 @@ def route(
 
 def escalate(conversation: Conversation, *, now: dt.datetime, reason: str) -> None:
     conversation.escalated_at = now
-    if PRIORITY_RANK[conversation.priority] < PRIORITY_RANK[Priority.URGENT]:
+    if _RANK[conversation.priority] < _RANK[Priority.URGENT]:
         conversation.priority = Priority.URGENT
     notify(
         users=[conversation.assignee, *team_managers(conversation.team_id)],
