@@ -79,7 +79,7 @@ def millis(value: Any) -> dt.datetime | None:
 
 def messaging_events(data: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(entry, messaging item) pairs of a Messenger-format payload (Page and Instagram)."""
-    out = []
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for entry in data["entry"]:
         items = entry.get("messaging") or []
         if not isinstance(items, list):
@@ -89,7 +89,7 @@ def messaging_events(data: dict[str, Any]) -> list[tuple[dict[str, Any], dict[st
 
 
 def change_events(data: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    out = []
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for entry in data["entry"]:
         items = entry.get("changes") or []
         if not isinstance(items, list):

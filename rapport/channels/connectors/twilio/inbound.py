@@ -94,7 +94,7 @@ def _call_status(channel: Channel, p: dict[str, str]) -> list[CanonicalMessage]:
         outcome
     ]
     text = f"{direction.capitalize()} call: {label}, {minutes} min {seconds:02d} s"
-    atts = ()
+    atts: tuple[Attachment, ...] = ()
     if p.get("RecordingUrl"):
         atts = (Attachment(filename=f"{sid}.wav", content_type="audio/wav", url=p["RecordingUrl"][:2000]),)
     return [
