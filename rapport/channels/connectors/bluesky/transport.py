@@ -59,12 +59,15 @@ def _refs(message: Any) -> tuple[dict[str, str], dict[str, str]]:
     """(root, parent) strong refs of the post being answered, from its stored notification."""
     uri = message.external_id
     payload = message.raw_payload
-    notes = []
+    notes: list[Any] = []
     if payload is not None:
         try:
-            notes = json.loads(bytes(payload.body)).get("notifications") or []
+            found = json.loads(bytes(payload.body)).get("notifications")
         except (ValueError, AttributeError):
-            notes = []
+            found = None
+        # A stored body is still foreign data: anything but a list has no notifications.
+        if isinstance(found, list):
+            notes = found
     for note in notes:
         if isinstance(note, dict) and note.get("uri") == uri and note.get("cid"):
             parent = {"uri": uri, "cid": str(note["cid"])}

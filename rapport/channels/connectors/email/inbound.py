@@ -114,10 +114,13 @@ def _charset(part: Message) -> str:
 
 def decode_text(part: Message) -> str:
     try:
-        data = part.get_payload(decode=True)
+        decoded = part.get_payload(decode=True)
     except Exception:
-        data = None
-    if data is None:
+        decoded = None
+    # decode=True gives bytes for a leaf part and None for a multipart one.
+    if isinstance(decoded, bytes):
+        data = decoded
+    else:
         payload = part.get_payload()
         data = payload.encode("utf-8", "replace") if isinstance(payload, str) else b""
     data = data[: MAX_HTML * 4]
@@ -362,8 +365,9 @@ def is_bcc_log(channel: Channel) -> bool:
 
 
 def read_payload(payload: RawPayload) -> Parsed:
-    size = (payload.headers or {}).get(TRUNCATED_HEADER)
-    truncated = int(size) if str(size or "").isdigit() else None
+    size = str((payload.headers or {}).get(TRUNCATED_HEADER) or "")
+    # isdecimal, not isdigit: int() rejects digits such as "²" that isdigit accepts.
+    truncated = int(size) if size.isdecimal() else None
     return read(payload.body_bytes, received=payload.received_at, truncated_size=truncated)
 
 

@@ -121,3 +121,15 @@ def test_expired_jwt_is_renewed_once_and_a_refused_password_disables(
         conversation_reply(actor=alice, conversation=conv, text="Again")
     channel.refresh_from_db()
     assert channel.status == ChannelStatus.ERROR
+
+
+@pytest.mark.parametrize("notifications", [b'{"notifications": 7}', b'{"notifications": "x"}', b"[]", b"{"])
+def test_reply_refs_from_an_unusable_stored_body_are_a_clear_api_error(channel, notifications):
+    from types import SimpleNamespace
+
+    message = SimpleNamespace(
+        external_id="at://did:plc:x/app.bsky.feed.post/1",
+        raw_payload=RawPayload(channel=channel, body=notifications),
+    )
+    with pytest.raises(http.ApiError, match="cid is not in its stored notification"):
+        transport._refs(message)

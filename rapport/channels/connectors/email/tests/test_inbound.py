@@ -196,3 +196,14 @@ def test_malformed_addresses_do_not_crash_and_are_skipped():
 def test_future_dates_are_clamped_to_the_received_time():
     raw = b"From: a@example.org\r\nDate: Fri, 01 Jan 2100 00:00:00 +0000\r\nMessage-ID: <f@example.org>\r\n\r\nx\r\n"
     assert inbound.read(raw, received=NOW).sent_at == NOW
+
+
+@pytest.mark.parametrize(("size", "truncated"), [("25000000", True), ("²", False), ("", False)])
+def test_truncation_header_is_read_only_when_it_is_a_decimal_number(channel, size, truncated):
+    from rapport.channels.models import RawPayload
+
+    body = (FIXTURES / "simple.eml").read_bytes()
+    payload = RawPayload(
+        channel=channel, body=body, headers={inbound.TRUNCATED_HEADER: size}, received_at=NOW
+    )
+    assert inbound.read_payload(payload).truncated is truncated
