@@ -263,6 +263,23 @@ def _external(module: str, what: str) -> Callable[..., Any]:
     return run
 
 
+def _rerun_in_scratch(cmd: BaseCommand, opts: dict[str, Any], name: str, argv: list[str]) -> None:
+    """Run `rapport bench <argv> --in-place` against a fresh scratch SQLite database, so a
+    benchmark never writes into the application's own data."""
+    path = Path(opts.get("db") or Path(settings.VAR_DIR) / f"{name}.sqlite3").resolve()
+    if str(path) == str(settings.DATABASES["default"].get("NAME")):
+        raise CommandError(f"{path} is the application's own database; the benchmark needs its own file.")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    rapport = [sys.executable, "-m", "rapport.cli"]
+    cmd.stdout.write(f"Fresh scratch database {path}")
+    subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
+    done = subprocess.run([*rapport, "bench", *argv, "--in-place"], env=env, check=False)  # noqa: S603
+    if done.returncode:
+        raise SystemExit(done.returncode)
+
+
 def run_import(cmd: BaseCommand, opts: dict[str, Any]) -> None:
     """Import N generated rows into a fresh scratch database (never the application's own),
     then print a table and the figures as one JSON line."""
@@ -271,21 +288,12 @@ def run_import(cmd: BaseCommand, opts: dict[str, Any]) -> None:
         raise CommandError("--rows must be at least 1.")
     run = _external("rapport.imports.benchmark", "import")
     if not opts.get("in_place"):
-        path = Path(opts["db"] or Path(settings.VAR_DIR) / f"bench-import-{rows}.sqlite3").resolve()
-        if str(path) == str(settings.DATABASES["default"].get("NAME")):
-            raise CommandError(f"{path} is the application's own database; the benchmark needs its own file.")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
-        rapport = [sys.executable, "-m", "rapport.cli"]
-        cmd.stdout.write(f"Fresh scratch database {path}")
-        subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
-        argv = [*rapport, "bench", "import", "--rows", str(rows), "--in-place"]
-        if opts.get("dry_run"):
-            argv.append("--dry-run")
-        done = subprocess.run(argv, env=env, check=False)  # noqa: S603
-        if done.returncode:
-            raise SystemExit(done.returncode)
+        _rerun_in_scratch(
+            cmd,
+            opts,
+            f"bench-import-{rows}",
+            ["import", "--rows", str(rows), *(["--dry-run"] if opts.get("dry_run") else [])],
+        )
         return
     figures = run(rows=rows, stdout=cmd.stdout, dry_run=bool(opts.get("dry_run")))
     table = [
@@ -309,10 +317,26 @@ def run_ingest(cmd: BaseCommand, opts: dict[str, Any]) -> None:
     _external("rapport.conversations.benchmark", "ingest")(messages=opts["messages"], stdout=cmd.stdout)
 
 
+def run_listening(cmd: BaseCommand, opts: dict[str, Any]) -> None:
+    if opts["mentions"] < 1:
+        raise CommandError("--mentions must be at least 1.")
+    run = _external("rapport.listening.benchmark", "listening")
+    if not opts.get("in_place"):
+        _rerun_in_scratch(
+            cmd,
+            opts,
+            f"bench-listening-{opts['mentions']}",
+            ["listening", "--mentions", str(opts["mentions"])],
+        )
+        return
+    run(mentions=opts["mentions"], stdout=cmd.stdout)
+
+
 SUITES: dict[str, Callable[[BaseCommand, dict[str, Any]], None]] = {
     "core": run_core,
     "import": run_import,
     "ingest": run_ingest,
+    "listening": run_listening,
 }
 
 
@@ -342,6 +366,16 @@ class Command(BaseCommand):
             "ingest", help="Inbox ingestion throughput (rapport.conversations.benchmark)."
         )
         ingest.add_argument("--messages", type=int, default=10_000)
+        listening = sub.add_parser(
+            "listening", help="Mention ingest throughput (rapport.listening.benchmark)."
+        )
+        listening.add_argument("--mentions", type=int, default=20_000)
+        listening.add_argument(
+            "--db", help="Scratch SQLite file (default var/bench-listening-N.sqlite3), recreated."
+        )
+        listening.add_argument(
+            "--in-place", action="store_true", help="Use the configured database as it is."
+        )
 
     def handle(self, *args, **opts):
         if opts.get("requests") is not None and opts["requests"] < 1:

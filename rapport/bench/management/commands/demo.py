@@ -75,6 +75,10 @@ class Command(BaseCommand):
 
         self.stdout.write("Filling the demo inbox…")
         seed_inbox(conversations=300, seed=42)
+        from rapport.listening.demo import seed_listening
+
+        self.stdout.write("Listening to the demo brand…")
+        seed_listening(mentions=3000, seed=42)
 
         worker = server = scheduler = None
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
