@@ -168,7 +168,7 @@ class FixtureGenerator(Generator):
         inbound = registry.inbound(kind)
         assert inbound.__file__ is not None, f"the {kind} connector is not a file-backed module"
         folder = Path(inbound.__file__).parent / "fixtures"
-        self.template: tuple[str, str, str, str, str] | None = None
+        template: tuple[str, str, str, str, str] | None = None
         for path in sorted(folder.glob("*")) if folder.is_dir() else []:
             raw = path.read_bytes()
             try:
@@ -183,15 +183,16 @@ class FixtureGenerator(Generator):
             if not (cm.external_id and cm.external_id in body and author and author in body):
                 continue
             text = cm.text if cm.text and cm.text in body else ""
-            self.template = (body, cm.external_id, author, text, cm.author.kind)
+            template = (body, cm.external_id, author, text, cm.author.kind)
             break
-        if self.template is None:
+        if template is None:
             raise LookupError(f"no single-message fixture usable as a template for {kind}")
+        self.template = template
         self.identity_kind = self.template[4]
         self._inbound = inbound
 
     def author(self, n: int) -> str:
-        _, _, author, _, _ = self.template  # type: ignore[misc]
+        _, _, author, _, _ = self.template
         if author.startswith("+") and author[1:].isdigit():
             return f"+4930{50000000 + n}"
         if author.isdigit():
@@ -201,7 +202,7 @@ class FixtureGenerator(Generator):
         return f"bc{n}"
 
     def body(self, *, ext: str, sender: Sender, text: str, reply_to: str, thread: str) -> bytes:
-        body, old_ext, old_author, old_text, _ = self.template  # type: ignore[misc]
+        body, old_ext, old_author, old_text, _ = self.template
         out = body.replace(old_ext, ext).replace(old_author, sender.value)
         if old_text:
             out = out.replace(old_text, text)

@@ -600,8 +600,8 @@ def score_many(texts: list[str]) -> list[Score]:
     try:
         from rapport.intelligence.analysis import analyse, analyse_many
     except Exception:  # noqa: BLE001 - a missing module means text-by-text scoring
-        analyse = analyse_many = None  # type: ignore[assignment]
-    if analyse is not None and analyser is analyse:
+        return [score(t) for t in texts]
+    if analyser is analyse:
         todo = [i for i, t in enumerate(texts) if t and t.strip()]
         try:
             results = analyse_many([texts[i][:20000] for i in todo])

@@ -218,6 +218,8 @@ def route(
     if tags_to_add:
         existing = list(conversation.tags.values_list("name", flat=True))
         if {t.strip().lower() for t in tags_to_add} - {t.lower() for t in existing}:
+            # tags_set only uses obj.tags, but people/actions.py annotates it for Person and
+            # Organisation; a Conversation has the same Tag relation.
             tags_set(obj=conversation, names=[*existing, *tags_to_add])  # type: ignore[arg-type]
     return result
 
