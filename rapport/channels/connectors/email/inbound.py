@@ -250,7 +250,7 @@ def parse(raw: bytes) -> EmailMessage:
         raise NormaliseError(f"The message cannot be parsed as email ({type(exc).__name__}).")
     if not list(msg.raw_items()):
         raise NormaliseError("The data has no email headers.")
-    return msg  # type: ignore[return-value]
+    return msg
 
 
 def _date(msg: Message, received: dt.datetime) -> dt.datetime:

@@ -16,6 +16,7 @@ import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr, getaddresses
+from typing import TypedDict
 
 from django.utils.crypto import salted_hmac
 from django.utils.html import escape, linebreaks
@@ -66,12 +67,20 @@ def _real_id(external_id: str) -> str:
     return "" if not external_id or external_id.startswith("sha256:") else external_id
 
 
-def threading(message) -> dict[str, object]:  # noqa: ANN001
+class Threading(TypedDict):
+    to: str
+    subject: str
+    in_reply_to: str
+    references: list[str]
+
+
+def threading(message) -> Threading:  # noqa: ANN001
     """Recipient, subject and threading headers from the conversation's last inbound email."""
     conversation = message.conversation
     emails = conversation.messages.filter(channel__kind=ChannelKind.EMAIL).exclude(pk=message.pk)
     parent = emails.filter(direction="inbound").select_related("raw_payload").order_by("-id").first()
-    to, references, in_reply_to = "", [], ""
+    to, in_reply_to = "", ""
+    references: list[str] = []
     subject = conversation.subject or ""
     if parent is not None:
         to = parent.author_value
@@ -105,7 +114,7 @@ def build(channel: Channel, message) -> EmailMessage:  # noqa: ANN001
     from rapport.conversations.sanitise import clean_html
 
     t = threading(message)
-    to = str(t["to"])
+    to = t["to"]
     parsed = getaddresses([to])
     if not parsed or "@" not in parsed[0][1]:
         raise TransportError("The conversation has no email address to reply to.", permanent=True)
@@ -113,13 +122,13 @@ def build(channel: Channel, message) -> EmailMessage:  # noqa: ANN001
     name = inbound.clean_header((channel.settings or {}).get("from_name") or "", 100)
     email["From"] = formataddr((name, from_address(channel))) if name else from_address(channel)
     email["To"] = parsed[0][1]
-    email["Subject"] = str(t["subject"])
+    email["Subject"] = t["subject"]
     email["Message-ID"] = f"<{message_id_for(channel, message)}>"
     if t["in_reply_to"]:
         email["In-Reply-To"] = f"<{t['in_reply_to']}>"
     refs = t["references"]
     if refs:
-        email["References"] = " ".join(f"<{r}>" for r in refs)  # type: ignore[attr-defined]
+        email["References"] = " ".join(f"<{r}>" for r in refs)
     author = getattr(message, "author_user", None)
     if author is not None and author.username == BOT_USERNAME:
         # RFC 3834: tells the customer's autoresponder not to answer our auto-reply.
