@@ -51,6 +51,12 @@ class Channel(models.Model):
     class Meta:
         ordering = ["name", "id"]
 
+    @property
+    def is_demo(self) -> bool:
+        """A channel made by `rapport demo`: it has no real account behind it, so pollers skip
+        it and replies on it are marked as not sent."""
+        return bool((self.settings or {}).get("demo"))
+
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
 

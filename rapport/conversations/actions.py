@@ -350,6 +350,14 @@ def message_deliver(*, message_id: int) -> str:
             delivery_status=Delivery.FAILED, delivery_error=f"Channel {channel.name} is not active."
         )
         return "failed"
+    if channel.is_demo:
+        # Demo channels stand for accounts that are not connected: say so instead of
+        # pretending the customer got the reply, and leave the channel as it is.
+        Message.objects.filter(pk=message_id).update(
+            delivery_status=Delivery.FAILED,
+            delivery_error=f"{channel.name} is a demo channel, not connected to a real account: nothing was sent.",
+        )
+        return "failed"
     attempt = claimed.delivery_attempts + 1
     try:
         external_id = registry.transport(channel.kind).send(channel, claimed)

@@ -137,7 +137,7 @@ def _channels() -> dict[str, Channel]:
         channel = Channel.objects.filter(kind=kind, name=name).first()
         if channel is None:
             channel = Channel.objects.create(
-                kind=kind, name=name, team=teams[team], status=ChannelStatus.ACTIVE
+                kind=kind, name=name, team=teams[team], status=ChannelStatus.ACTIVE, settings={"demo": True}
             )
         channels[kind] = channel
     return channels

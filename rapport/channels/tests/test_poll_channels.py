@@ -41,3 +41,13 @@ def test_revoked_token_puts_the_channel_in_error_and_polling_goes_on(
     assert fine.status == ChannelStatus.ACTIVE
     assert Message.objects.filter(channel=fine).count() == 2
     assert Channel.objects.filter(status=ChannelStatus.ERROR).count() == 1
+
+
+def test_demo_channels_are_not_polled(north):
+    make_channel(
+        "mastodon", north, settings={"instance_url": "https://m.example", "demo": True}, access_token="t"
+    )
+    fake = FakeAPI()
+    with http.use_transport(fake):
+        call_command("poll_channels")
+    assert fake.calls == []

@@ -29,3 +29,24 @@ def test_transient_failure_waits_for_the_longer_of_backoff_and_retry_after(
         == "retrying"
     )
     assert waits == [expected]
+
+
+def test_a_reply_on_a_demo_channel_says_it_was_not_sent_and_keeps_the_channel(message):
+    from rapport.channels.models import ChannelStatus
+    from rapport.conversations.models import Delivery, Direction, Message
+
+    msg, channel = message
+    channel.settings = {**(channel.settings or {}), "demo": True}
+    channel.save()
+    reply = Message.objects.create(
+        conversation=msg.conversation,
+        direction=Direction.OUTBOUND,
+        channel=channel,
+        text="On it",
+        delivery_status=Delivery.QUEUED,
+    )
+    assert actions.message_deliver(message_id=reply.pk) == "failed"
+    reply.refresh_from_db()
+    channel.refresh_from_db()
+    assert reply.delivery_status == Delivery.FAILED and "demo channel" in reply.delivery_error
+    assert channel.status == ChannelStatus.ACTIVE

@@ -50,6 +50,8 @@ class Command(BaseCommand):
             channels = channels.filter(pk=opts["channel"])
         total = 0
         for channel in channels:
+            if channel.is_demo:  # no real account behind it
+                continue
             try:
                 total += poll_channel(channel)
             except Exception:  # one broken channel must not stop the others
