@@ -18,7 +18,16 @@ install_error_handlers(api)
 
 
 def _register() -> None:
-    from rapport.api import activities, capture, conversations, imports, intelligence, listening, people, sales
+    from rapport.api import (
+        activities,
+        capture,
+        conversations,
+        imports,
+        intelligence,
+        listening,
+        people,
+        sales,
+    )
 
     # capture first: its literal paths (/people/merge) must win over /people/{id}.
     api.add_router("/", capture.router)
