@@ -624,7 +624,7 @@ def conversation_merge_undo(*, actor: User, conversation: Conversation) -> Conve
 
     _require_write(actor)
     entry = merge_entry(conversation)
-    if entry is None:
+    if entry is None or conversation.merged_into_id is None:
         raise ActionError("This conversation is not merged into another.")
     survivor = Conversation.objects.select_for_update().filter(pk=conversation.merged_into_id).first()
     if survivor is None or not can_edit_conversation(actor, survivor):
@@ -1080,7 +1080,7 @@ def sla_policy_save(*, actor: User, data: dict[str, Any], policy: SlaPolicy | No
     priority = data.get("priority", policy.priority if policy else "")
     if priority not in Priority.values:
         errors["priority"] = [f"Choose one of {', '.join(Priority.values)}."]
-    elif SlaPolicy.objects.filter(priority=priority).exclude(pk=policy.pk if policy else None).exists():
+    elif SlaPolicy.objects.filter(priority=priority).exclude(pk__in=[policy.pk] if policy else []).exists():
         errors["priority"] = ["There is a policy for this priority already; edit it."]
     first = _minutes(data.get("first_response_minutes"), "first_response_minutes", errors)
     resolution = _minutes(data.get("resolution_minutes"), "resolution_minutes", errors)

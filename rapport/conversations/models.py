@@ -28,7 +28,8 @@ class Priority(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
-PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+# Keyed by the plain values: rows and forms hold str, and Priority members are str too.
+PRIORITY_RANK: dict[str, int] = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
 
 
 class SlaState(models.TextChoices):

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-from rapport.accounts.models import Role, User
+from rapport.accounts.models import SERVICE_USERNAME, Role, User
 from rapport.conversations.models import (
     OPEN_STATUSES,
     PRIORITY_RANK,
@@ -29,7 +29,7 @@ from rapport.conversations.notify import notify, team_managers
 from rapport.conversations.scoring import Score
 from rapport.core.text import fold
 
-BOT_USERNAME = "rapport-bot"
+BOT_USERNAME = SERVICE_USERNAME
 
 # (first response, resolution) in minutes when no SlaPolicy row exists for a priority. Keyed
 # by str: it is looked up with the plain values stored on rows and policies.
@@ -40,8 +40,6 @@ DEFAULT_SLA: dict[str, tuple[int, int]] = {
     Priority.LOW: (24 * 60, 72 * 60),
 }
 DEFAULT_WARN_MINUTES = 15
-# models.PRIORITY_RANK is keyed by the Priority members; the rows hold plain str values.
-_RANK: dict[str, int] = {priority.value: rank for priority, rank in PRIORITY_RANK.items()}
 
 
 def is_agent(user: User | None) -> bool:
@@ -197,7 +195,7 @@ def route(
             if chosen is not None:
                 conversation.assignee = chosen
                 result.assigned = chosen
-        if rule.set_priority and _RANK[rule.set_priority] > _RANK[conversation.priority]:
+        if rule.set_priority and PRIORITY_RANK[rule.set_priority] > PRIORITY_RANK[conversation.priority]:
             conversation.priority = rule.set_priority
         tags_to_add += (
             [str(t)[:60] for t in rule.add_tags if str(t).strip()] if isinstance(rule.add_tags, list) else []
@@ -220,13 +218,13 @@ def route(
         if {t.strip().lower() for t in tags_to_add} - {t.lower() for t in existing}:
             # tags_set only uses obj.tags, but people/actions.py annotates it for Person and
             # Organisation; a Conversation has the same Tag relation.
-            tags_set(obj=conversation, names=[*existing, *tags_to_add])  # type: ignore[arg-type]
+            tags_set(obj=conversation, names=[*existing, *tags_to_add])
     return result
 
 
 def escalate(conversation: Conversation, *, now: dt.datetime, reason: str) -> None:
     conversation.escalated_at = now
-    if _RANK[conversation.priority] < _RANK[Priority.URGENT]:
+    if PRIORITY_RANK[conversation.priority] < PRIORITY_RANK[Priority.URGENT]:
         conversation.priority = Priority.URGENT
     notify(
         users=[conversation.assignee, *team_managers(conversation.team_id)],

@@ -1,6 +1,6 @@
 """Writes on people and organisations. Keyword-only, atomic, audited."""
 
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -331,7 +331,14 @@ def identity_remove(*, actor: User, identity: Identity) -> None:
     identity.delete()
 
 
-def tags_set(*, obj: Person | Organisation, names: list[str]) -> None:
+class Tagged(Protocol):
+    """Anything with a `tags` many-to-many to Tag (people, organisations, conversations)."""
+
+    @property
+    def tags(self) -> Any: ...
+
+
+def tags_set(*, obj: Tagged, names: list[str]) -> None:
     clean = [n.strip()[:60] for n in names if n and n.strip()]
     tags = []
     for name in dict.fromkeys(clean):
