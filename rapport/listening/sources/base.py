@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nh3
+from django.db import models
 from django.utils import timezone
 
 from rapport.listening.http import FetchError, Response, fetch
@@ -100,6 +101,17 @@ def sane_time(value: dt.datetime | None, now: dt.datetime) -> dt.datetime:
     if value is None or value > now + dt.timedelta(minutes=5) or value.year < 1995:
         return now
     return value
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """A JSON object from an untrusted payload, or {} when it is anything else (null, a list,
+    a string): normalisers read nested fields without trusting the payload's shape."""
+    return value if isinstance(value, dict) else {}
+
+
+def arr(value: Any) -> list[Any]:
+    """A JSON array from an untrusted payload, or [] when it is anything else."""
+    return value if isinstance(value, list) else []
 
 
 def hash_id(*parts: str) -> str:
@@ -255,7 +267,9 @@ class Poller:
 
     def _ok(self, cursor: SourceCursor, updates: dict[str, str], now: dt.datetime) -> None:
         for name, value in updates.items():
-            setattr(cursor, name, (value or "")[: SourceCursor._meta.get_field(name).max_length or 300])
+            column = SourceCursor._meta.get_field(name)
+            limit = (column.max_length if isinstance(column, models.Field) else None) or 300
+            setattr(cursor, name, (value or "")[:limit])
         cursor.failures = 0
         cursor.not_before = None
         cursor.updated_at = now

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from rapport.listening.sources.base import BadItem, as_int, parse_datetime, sane_time
+from rapport.listening.sources.base import BadItem, arr, as_int, obj, parse_datetime, sane_time
 
 
 def post_url(uri: str, handle: str) -> str:
@@ -19,17 +19,17 @@ def post_url(uri: str, handle: str) -> str:
 def normalise(post: Any, now: dt.datetime) -> dict[str, Any]:
     if not isinstance(post, dict) or not str(post.get("uri", "")).startswith("at://"):
         raise BadItem("a post without an at:// uri")
-    record = post.get("record") if isinstance(post.get("record"), dict) else {}
+    record = obj(post.get("record"))
     text = str(record.get("text") or "").replace("\x00", "")
     if not text.strip():
         raise BadItem(f"post {post['uri']} has no text")
-    author = post.get("author") if isinstance(post.get("author"), dict) else {}
+    author = obj(post.get("author"))
     handle = str(author.get("handle") or "").lower()
     links: list[str] = []
     tags: list[str] = []
-    for facet in record.get("facets") or []:
-        for feature in (facet or {}).get("features") or []:
-            kind = str((feature or {}).get("$type", ""))
+    for facet in arr(record.get("facets")):
+        for feature in map(obj, arr(obj(facet).get("features"))):
+            kind = str(feature.get("$type", ""))
             if kind.endswith("#link") and str(feature.get("uri", "")).startswith("http"):
                 links.append(str(feature["uri"])[:1000])
             elif kind.endswith("#tag") and feature.get("tag"):

@@ -43,7 +43,7 @@ class Poller(base.Poller):
             raise base.BadDocument("no posts list in the answer")
         newest = base.parse_datetime(cursor.since_id) if cursor.since_id else None
         for p in posts:
-            record = p.get("record") if isinstance(p, dict) and isinstance(p.get("record"), dict) else {}
+            record = base.obj(base.obj(p).get("record"))
             when = base.parse_datetime(record.get("createdAt"))
             if when is not None and when <= dt.datetime.now(dt.UTC) and (newest is None or when > newest):
                 newest = when

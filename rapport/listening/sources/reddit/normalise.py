@@ -6,13 +6,13 @@ import datetime as dt
 import html
 from typing import Any
 
-from rapport.listening.sources.base import BadItem, as_int, parse_datetime, sane_time
+from rapport.listening.sources.base import BadItem, as_int, obj, parse_datetime, sane_time
 
 
 def normalise(child: Any, now: dt.datetime) -> dict[str, Any]:
     if not isinstance(child, dict) or child.get("kind") not in ("t3", "t1"):
         raise BadItem("not a post or comment")
-    data = child.get("data") if isinstance(child.get("data"), dict) else {}
+    data = obj(child.get("data"))
     name = str(data.get("name") or "")
     if not name:
         raise BadItem("a post without a fullname")

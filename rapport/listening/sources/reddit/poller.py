@@ -40,7 +40,7 @@ class Poller(base.Poller):
         # Newest first (sort=new): the first child's fullname is where the next poll starts.
         newest = cursor.since_id
         for c in children:
-            name = str((c.get("data") or {}).get("name") or "") if isinstance(c, dict) else ""
+            name = str(base.obj(base.obj(c).get("data")).get("name") or "")
             if name:
                 newest = name
                 break

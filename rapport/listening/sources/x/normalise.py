@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from rapport.listening.sources.base import BadItem, as_int, parse_datetime, sane_time
+from rapport.listening.sources.base import BadItem, arr, as_int, obj, parse_datetime, sane_time
 
 
 def normalise(
@@ -14,20 +14,20 @@ def normalise(
 ) -> dict[str, Any]:
     if not isinstance(tweet, dict) or not str(tweet.get("id", "")).isdigit():
         raise BadItem("a tweet without a numeric id")
-    text = str(tweet.get("note_tweet", {}).get("text") or tweet.get("text") or "").replace("\x00", "")
+    text = str(obj(tweet.get("note_tweet")).get("text") or tweet.get("text") or "").replace("\x00", "")
     if not text.strip():
         raise BadItem(f"tweet {tweet['id']} has no text")
-    user = (users or {}).get(str(tweet.get("author_id", "")), {})
+    user = obj((users or {}).get(str(tweet.get("author_id", ""))))
     username = str(user.get("username") or "")
-    metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
-    user_metrics = user.get("public_metrics") if isinstance(user.get("public_metrics"), dict) else {}
-    entities = tweet.get("entities") if isinstance(tweet.get("entities"), dict) else {}
+    metrics = obj(tweet.get("public_metrics"))
+    user_metrics = obj(user.get("public_metrics"))
+    entities = obj(tweet.get("entities"))
     links = [
         str(u.get("expanded_url") or u.get("url") or "")[:1000]
-        for u in entities.get("urls") or []
+        for u in arr(entities.get("urls"))
         if isinstance(u, dict) and str(u.get("expanded_url") or u.get("url") or "").startswith("http")
     ]
-    tags = [str(h.get("tag", "")).lower() for h in entities.get("hashtags") or [] if isinstance(h, dict)]
+    tags = [str(h.get("tag", "")).lower() for h in arr(entities.get("hashtags")) if isinstance(h, dict)]
     followers = as_int(user_metrics.get("followers_count"))
     return {
         "source_kind": "x",

@@ -53,11 +53,11 @@ class Poller(base.Poller):
             raise base.BadDocument("data is not a list")
         users = {
             str(u.get("id")): u
-            for u in (data.get("includes") or {}).get("users") or []
+            for u in base.arr(base.obj(data.get("includes")).get("users"))
             if isinstance(u, dict)
         }
         self._users = users
-        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+        meta = base.obj(data.get("meta"))
         newest = str(meta.get("newest_id") or "")
         if not newest or (cursor.since_id and not base.id_greater(newest, cursor.since_id)):
             newest = cursor.since_id

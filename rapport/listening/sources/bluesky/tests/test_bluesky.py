@@ -30,3 +30,13 @@ def test_search_keeps_the_newest_time_as_its_cursor(web):
     second = poller_for(source).poll(now=NOW)
     assert "since=2025-01-18T09%3A00%3A00Z" in web.urls()[1]
     assert second.stored == 0 and second.duplicates == 2
+
+
+def test_malformed_facets_are_ignored_and_the_post_is_kept():
+    # A facet or feature that is not an object used to raise AttributeError, dropping the post.
+    post = fixture_json("bluesky", "search_posts.json")["posts"][0]
+    post["record"]["facets"] = ["junk", {"features": ["junk", None]}, *post["record"].get("facets", [])]
+    m = normalise(post, NOW)
+    assert m["links"] == ["https://acme.example/help"]
+    post["record"]["facets"] = 7
+    assert normalise(post, NOW)["links"] == []

@@ -32,3 +32,16 @@ def test_search_asks_for_posts_before_the_newest_fullname(web):
     assert SourceCursor.objects.get(source=source).since_id == "t3_1i2abce"
     poller_for(source).poll(now=NOW)
     assert "before=t3_1i2abce" in web.urls()[1]
+
+
+@pytest.mark.django_db
+def test_a_child_whose_data_is_not_an_object_is_skipped_without_aborting_the_poll(web):
+    # `data` as a string on the first child used to raise AttributeError out of read().
+    api = "https://www.reddit.com/search.json"
+    listing = fixture_json("reddit", "search.json")
+    listing["data"]["children"].insert(0, {"kind": "t3", "data": "junk"})
+    web.add(api, body=listing)
+    source = ListeningSource.objects.create(kind="reddit", name="Reddit", config={"terms": ["acme"]})
+    result = poller_for(source).poll(now=NOW)
+    assert (result.stored, result.bad_items) == (2, 1)
+    assert SourceCursor.objects.get(source=source).since_id == "t3_1i2abce"

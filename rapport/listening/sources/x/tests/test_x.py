@@ -39,3 +39,25 @@ def test_recent_search_keeps_since_id_and_uses_the_bearer_token(web):
     assert Mention.objects.count() == 2
     # An empty page keeps the cursor where it was.
     assert SourceCursor.objects.get(source=source).since_id == "1880000000000000002"
+
+
+def test_a_null_note_tweet_or_odd_author_does_not_drop_an_otherwise_fine_tweet():
+    # X sends `note_tweet` only for long posts; a null one used to raise AttributeError and
+    # the whole tweet was skipped as a bad item.
+    tweet = {"id": "1880000000000000009", "text": "acme is down", "author_id": "7", "note_tweet": None}
+    m = normalise(tweet, NOW, users={"7": "not an object"})  # hostile on purpose
+    assert m["text"] == "acme is down" and m["author_handle"] == ""
+    assert normalise({**tweet, "entities": {"urls": 5, "hashtags": "x"}}, NOW)["links"] == []
+
+
+@pytest.mark.django_db
+def test_a_malformed_includes_block_rejects_nothing_and_does_not_abort_the_poll(web):
+    # `includes` as a string used to raise AttributeError out of read(), aborting the poll.
+    data = fixture_json("x", "recent_search.json")
+    web.add(API, body={**data, "includes": "junk"})
+    source = ListeningSource(kind="x", name="X", config={"terms": ["acme"]})
+    source.credentials = {"bearer_token": "T0KEN"}
+    source.save()
+    result = poller_for(source).poll(now=NOW)
+    assert result.stored == 2 and not result.errors
+    assert set(Mention.objects.values_list("author_handle", flat=True)) == {""}
