@@ -19,7 +19,7 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from rapport.accounts.models import Role, User
@@ -46,9 +46,10 @@ def _agent(user: User | None) -> bool:
 
 def alert_owner(mention: Mention | None, rule: AlertRule) -> User | None:
     if mention is not None:
-        if mention.organisation_id and _agent(mention.organisation.owner):
+        # A null foreign key reads as None without a query, like the *_id test it replaces.
+        if mention.organisation is not None and _agent(mention.organisation.owner):
             return mention.organisation.owner
-        if mention.person_id and _agent(mention.person.owner):
+        if mention.person is not None and _agent(mention.person.owner):
             return mention.person.owner
     return rule.owner if rule.owner.is_active else None
 
@@ -80,7 +81,7 @@ def mention_fires(rule: AlertRule, mention: Mention) -> bool:
 def _is_customer_or_vip(mention: Mention) -> bool:
     from rapport.sales.models import Deal, DealStatus
 
-    if mention.person_id and mention.person.is_vip:
+    if mention.person is not None and mention.person.is_vip:
         return True
     return bool(
         mention.organisation_id
@@ -125,6 +126,7 @@ def _mention_title(rule: AlertRule, m: Mention) -> str:
 
 
 def _window_counts(rule: AlertRule, start: dt.datetime, end: dt.datetime) -> tuple[int, int]:
+    qs: QuerySet[MentionMatch] | QuerySet[Mention]
     if rule.query_id:
         qs = MentionMatch.objects.filter(
             query_id=rule.query_id, published_at__gte=start, published_at__lt=end

@@ -15,9 +15,13 @@ import datetime as dt
 import json
 import random
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    # Management commands hand in an OutputWrapper, not a TextIO; all we need is write().
+    from _typeshed import SupportsWrite
 
 BATCH = 1000
 
@@ -33,7 +37,7 @@ _TEXTS = [
 ]
 
 
-def run(*, mentions: int, stdout: TextIO) -> dict[str, Any]:
+def run(*, mentions: int, stdout: SupportsWrite[str]) -> dict[str, Any]:
     from rapport.accounts.models import Role, User
     from rapport.listening.ingest import ingest_mentions
     from rapport.listening.models import ListeningQuery, Mention

@@ -112,13 +112,13 @@ def figures(
 
     # Per source.
     per_source: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SENTIMENTS, 0))
-    for r in (
+    for s in (
         MentionDaily.objects.filter(query_id=query_id, day__gte=since, day__lte=until)
         .values("source_kind", "sentiment")
         .annotate(n=Sum("count"), e=Sum("engagement"))
     ):
-        if r["sentiment"] in SENTIMENTS:
-            per_source[r["source_kind"]][r["sentiment"]] += r["n"]
+        if s["sentiment"] in SENTIMENTS:
+            per_source[s["source_kind"]][s["sentiment"]] += s["n"]
     fig.sources = sorted(
         ({"source": k, **v, "total": sum(v.values())} for k, v in per_source.items()),
         key=lambda x: -x["total"],
@@ -160,7 +160,7 @@ def figures(
 
     # Advocates and detractors: most positive / negative mentions, then influence. One pass
     # over the range's author rows; the ranking of the grouped rows happens here.
-    rows = list(
+    authors = list(
         AuthorDaily.objects.filter(day__gte=since, day__lte=until)
         .filter(Q(positive__gt=0) | Q(negative__gt=0))
         .values("source_kind", "author_handle")
@@ -175,10 +175,10 @@ def figures(
         .values_list("source_kind", "author_handle", "pos", "neg", "n", "inf", "name", "person")
     )
     fig.advocates = [
-        _author(r) for r in heapq.nlargest(10, (r for r in rows if r[2]), key=lambda r: (r[2], r[5]))
+        _author(a) for a in heapq.nlargest(10, (a for a in authors if a[2]), key=lambda a: (a[2], a[5]))
     ]
     fig.detractors = [
-        _author(r) for r in heapq.nlargest(10, (r for r in rows if r[3]), key=lambda r: (r[3], r[5]))
+        _author(a) for a in heapq.nlargest(10, (a for a in authors if a[3]), key=lambda a: (a[3], a[5]))
     ]
     return fig
 

@@ -12,7 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from rapport.listening.models import AuthorDaily, Mention, MentionDaily, MentionMatch, TopicDaily
@@ -55,7 +55,7 @@ def add(mentions: Iterable[Mention]) -> None:
 
 
 def _upsert(
-    model: type,
+    model: type[models.Model],
     keys: list[str],
     rows: list[tuple],
     *,

@@ -172,18 +172,20 @@ def mention_filter(user: User, f: MentionFilters) -> QuerySet[Mention]:
 
 def mention_list(user: User, f: MentionFilters, *, cursor: str | None, limit: int = 50) -> Page[Mention]:
     if f.query is not None:
-        return _mention_list_by_query(user, f, cursor=cursor, limit=limit)
+        return _mention_list_by_query(user, f, f.query, cursor=cursor, limit=limit)
     qs = mention_filter(user, f).select_related("person", "organisation")
     return keyset_page(qs, ["-published_at", "-id"], cursor, limit)
 
 
-def _mention_list_by_query(user: User, f: MentionFilters, *, cursor: str | None, limit: int) -> Page[Mention]:
+def _mention_list_by_query(
+    user: User, f: MentionFilters, query_id: int, *, cursor: str | None, limit: int
+) -> Page[Mention]:
     """One query's mentions, paged on MentionMatch's own (query, published_at, mention)
     index: ordering mentions through the join would sort every match of a busy query.
     The cursor is the same (published_at, id) pair as the plain list's."""
-    if not queries_visible(user).filter(pk=f.query).exists():
+    if not queries_visible(user).filter(pk=query_id).exists():
         raise ActionError("Some filters are not valid.", {"query": ["Unknown query."]})
-    matches = MentionMatch.objects.filter(query_id=f.query)
+    matches = MentionMatch.objects.filter(query_id=query_id)
     if f.sentiment:
         matches = matches.filter(sentiment=f.sentiment)
     if f.since:

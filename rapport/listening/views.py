@@ -68,13 +68,14 @@ def dashboard_view(request: AuthedRequest) -> HttpResponse:
         bucket=request.GET.get("bucket", ""),
     )
     step = 7 if fig.bucket == "week" else 1
-    base = {"query": fig.query_id} if fig.query_id else {}
+    base: dict[str, str | int] = {"query": fig.query_id} if fig.query_id else {}
     links = []
     d = fig.since - dt.timedelta(days=fig.since.weekday()) if fig.bucket == "week" else fig.since
     for _ in fig.labels:
         until = min(d + dt.timedelta(days=step - 1), fig.until)
         links.append(
-            "/listening/mentions/?" + urlencode({**base, "since": max(d, fig.since), "until": until})
+            "/listening/mentions/?"
+            + urlencode({**base, "since": max(d, fig.since).isoformat(), "until": until.isoformat()})
         )
         d += dt.timedelta(days=step)
     volume_chart = stacked_bar_chart(
@@ -99,7 +100,7 @@ def dashboard_view(request: AuthedRequest) -> HttpResponse:
         sov_chart=sov_chart,
         queries=selectors.queries_visible(request.user).filter(is_active=True),
         negative_share=round(100 * fig.totals.get("negative", 0) / total, 1) if total else 0,
-        range_params=urlencode({**base, "since": fig.since, "until": fig.until}),
+        range_params=urlencode({**base, "since": fig.since.isoformat(), "until": fig.until.isoformat()}),
     )
     return render(request, "listening/dashboard.html", ctx)
 
