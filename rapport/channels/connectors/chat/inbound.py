@@ -74,7 +74,8 @@ def normalise(channel: Channel, payload: RawPayload) -> list[CanonicalMessage]:
         raise NormaliseError(f"The body is not UTF-8 JSON ({exc.__class__.__name__}).")
     if not isinstance(data, dict):
         raise NormaliseError("The body must be a JSON object.")
-    handler = EVENTS.get(data.get("event")) if isinstance(data.get("event"), str) else None
+    event = data.get("event")
+    handler = EVENTS.get(event) if isinstance(event, str) else None
     if handler is None:
-        raise UnknownEvent(f"Unknown event {str(data.get('event'))[:50]!r}; expected “message”.")
+        raise UnknownEvent(f"Unknown event {str(event)[:50]!r}; expected “message”.")
     return [m.__class__(**{**m.__dict__, "raw_ref": payload.pk}) for m in handler(data)]

@@ -99,19 +99,19 @@ def _channel(key: str) -> Channel | None:
     return Channel.objects.filter(kind=ChannelKind.CHAT, settings__public_key=key).first()
 
 
-def _gate(request: HttpRequest, key: str) -> tuple[Channel | None, str, JsonResponse | None]:
+def _gate(request: HttpRequest, key: str) -> tuple[Channel, str] | JsonResponse:
     """The channel and the caller's origin, or the refusal to send back."""
     channel = _channel(key)
     if channel is None:
-        return None, "", _json(404, {"detail": "No such chat."})
+        return _json(404, {"detail": "No such chat."})
     origin = (request.headers.get("Origin") or "").strip().rstrip("/").lower()
     if not origin or origin not in allowed_origins(channel):
-        return None, "", _json(403, {"detail": "This site may not use this chat."})
+        return _json(403, {"detail": "This site may not use this chat."})
     if channel.status == ChannelStatus.DISABLED:
-        return None, origin, _json(410, {"detail": "This chat is closed."}, origin)
+        return _json(410, {"detail": "This chat is closed."}, origin)
     if _too_many(f"chat:ip:{channel.pk}:{_client_ip(request)}", IP_PER_MINUTE):
-        return None, origin, _json(429, {"detail": "Too many requests; wait a minute."}, origin)
-    return channel, origin, None
+        return _json(429, {"detail": "Too many requests; wait a minute."}, origin)
+    return channel, origin
 
 
 def _preflight(request: HttpRequest, key: str) -> HttpResponse:
@@ -134,9 +134,10 @@ def session(request: HttpRequest, key: str) -> HttpResponse:
         return _preflight(request, key)
     if request.method != "POST":
         return _json(405, {"detail": "POST only."})
-    channel, origin, refusal = _gate(request, key)
-    if refusal is not None:
-        return refusal
+    gate = _gate(request, key)
+    if isinstance(gate, JsonResponse):
+        return gate
+    channel, origin = gate
     visitor, token = tokens.issue(channel)
     return _json(201, {"token": token}, origin)
 
@@ -163,9 +164,10 @@ def _send(request: HttpRequest, key: str) -> JsonResponse:
     if len(body) > MAX_BODY:
         return _json(413, {"detail": "Message too large."}, _maybe_origin(request, key))
     try:
-        channel, origin, refusal = _gate(request, key)
-        if refusal is not None:
-            return refusal
+        gate = _gate(request, key)
+        if isinstance(gate, JsonResponse):
+            return gate
+        channel, origin = gate
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -231,9 +233,10 @@ def _maybe_origin(request: HttpRequest, key: str) -> str:
 def _poll(request: HttpRequest, key: str) -> JsonResponse:
     from rapport.conversations.models import Delivery, Direction, Message
 
-    channel, origin, refusal = _gate(request, key)
-    if refusal is not None:
-        return refusal
+    gate = _gate(request, key)
+    if isinstance(gate, JsonResponse):
+        return gate
+    channel, origin = gate
     visitor = tokens.visitor_of(channel, request.GET.get("token", ""))
     if visitor is None:
         return _json(401, {"detail": "Unknown or expired visitor token; start a new chat."}, origin)
