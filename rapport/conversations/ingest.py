@@ -548,6 +548,18 @@ def _normalise(payload: RawPayload) -> tuple[list[CanonicalMessage], str]:
         return [], f"The connector failed on this payload ({type(exc).__name__}: {str(exc)[:300]})."
 
 
+def _after_ingest_hook(channel: Channel) -> Any:
+    """The connector's optional `inbound.after_ingest(channel, payload, messages)`: rows a
+    connector derives from its stored messages (Twilio's Call), written in the transaction
+    that stores them, so the webhook's task, the recovery sweep and a replay all give the same
+    result. It gets the payload's messages whether stored now or before, so it must be
+    idempotent (reprocessing repairs what is missing and adds nothing)."""
+    try:
+        return getattr(registry.inbound(channel.kind), "after_ingest", None)
+    except registry.ConnectorMissing:
+        return None
+
+
 def process_payload(payload_id: int) -> list[Ingested]:
     """Normalise and store one raw payload. Safe to call any number of times."""
     payload = RawPayload.objects.select_related("channel", "channel__team").filter(pk=payload_id).first()
@@ -560,8 +572,12 @@ def process_payload(payload_id: int) -> list[Ingested]:
         return []
     results = []
     try:
-        for cm in messages:
-            results.append(ingest(payload.channel, cm, payload=payload))
+        with transaction.atomic():
+            for cm in messages:
+                results.append(ingest(payload.channel, cm, payload=payload))
+            hook = _after_ingest_hook(payload.channel)
+            if hook is not None:
+                hook(payload.channel, payload, [r.message for r in results])
     except Exception as exc:
         # The database or a bug: leave the payload "received" for the next attempt, and give
         # up into the dead-letter list after MAX_ATTEMPTS so it is looked at.
@@ -572,6 +588,8 @@ def process_payload(payload_id: int) -> list[Ingested]:
             return results
         RawPayload.objects.filter(pk=payload.pk).update(error=reason)
         raise
+    # Marked after the commit: a worker killed in between leaves the payload pending, and
+    # processing it again finds its messages (and the hook's rows) already there.
     _mark_processed(payload)
     return results
 
@@ -689,6 +707,8 @@ def process_batch(
                     created += 1
                 done.append(payload.pk)
             batch.flush()
+            finished = set(done)
+            _run_hooks([(p, [m[1] for m in msgs]) for p, msgs, _ in scored if p.pk in finished])
             RawPayload.objects.filter(pk__in=done).update(
                 status=PayloadStatus.PROCESSED,
                 processed_at=timezone.now(),
@@ -707,6 +727,18 @@ def process_batch(
     # Payloads another worker claimed first are finished too (by that worker).
     result.finished = len(payloads)
     return result
+
+
+def _run_hooks(stored: list[tuple[RawPayload, list[str]]]) -> None:
+    """Call the connectors' after_ingest hooks for a batch's stored payloads (see
+    `_after_ingest_hook`). Messages are read back by external id: bulk_create does not give
+    ids back on every database, and duplicates stored before the batch count too."""
+    for payload, external_ids in stored:
+        hook = _after_ingest_hook(payload.channel)
+        if hook is None:
+            continue
+        by_ext = {m.external_id: m for m in _by_external_id(payload.channel, external_ids)}
+        hook(payload.channel, payload, [by_ext[e] for e in dict.fromkeys(external_ids) if e in by_ext])
 
 
 def _one_by_one(payloads: list[RawPayload], result: BatchResult) -> BatchResult:

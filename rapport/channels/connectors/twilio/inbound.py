@@ -6,11 +6,13 @@ the event it came in on (`X-Rapport-Event`, taken from the URL, not the body):
 - `call`: an incoming call being answered → no message (the TwiML answer is the effect).
 - `call.status`: a call status callback → when the call is over (completed, busy, no-answer,
   failed, canceled) one message summarising it, whose external id is the CallSid; the
-  `tasks.log_call` job adds the `Call` row (direction, number, duration, outcome).
+  pipeline's `after_ingest` hook below adds the `Call` row (direction, number, duration,
+  outcome) in the same transaction, whichever path (task, sweep, replay) processed it.
 
 Phone numbers are E.164 already; the pipeline normalises them again for identity lookup."""
 
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from rapport.channels.base import Attachment, Author, CanonicalMessage, NormaliseError, UnknownEvent
@@ -123,3 +125,33 @@ def normalise(channel: Channel, payload: RawPayload) -> list[CanonicalMessage]:
         raise UnknownEvent(f"Unknown Twilio event {event[:40]!r}.")
     out = handler(channel, params(payload))
     return [m.__class__(**{**m.__dict__, "raw_ref": payload.pk}) for m in out]
+
+
+def after_ingest(channel: Channel, payload: RawPayload, messages: list[Any]) -> None:
+    """Attach the `Call` row to a finished call's message. Runs inside the pipeline's
+    transaction, for messages stored now or by an earlier run of the same payload: one row
+    per message (Call.message is one-to-one), so processing again adds nothing."""
+    if (payload.headers or {}).get("X-Rapport-Event") != "call.status":
+        return
+    p = params(payload)
+    sid = p.get("CallSid", "")
+    if not sid:
+        return
+    from rapport.conversations.ingest import system_user
+    from rapport.conversations.models import Call
+
+    direction, number, outcome, duration = call_outcome(p)
+    for message in messages:
+        if message.external_id != sid:
+            continue
+        Call.objects.get_or_create(
+            message=message,
+            defaults={
+                "conversation_id": message.conversation_id,
+                "direction": direction,
+                "number": number[:40],
+                "duration_s": duration,
+                "outcome": outcome,
+                "logged_by": system_user(),
+            },
+        )

@@ -9,7 +9,8 @@ answered; processing runs on the task queue.
   `settings.forward_to` (recording from answer) or else plays `settings.greeting` and records a
   voicemail.
 - `POST /hooks/phone/<id>/status/`: call status callback → the call is logged in the caller's
-  conversation (`tasks.log_call`).
+  conversation (a message and its `Call` row, both written by the pipeline: see
+  `inbound.after_ingest`).
 
 Twilio signs the URL it called, so behind a proxy set `settings.public_url` on the channel
 (e.g. `https://crm.example.com`) and it is used instead of the request's host."""
@@ -27,7 +28,7 @@ from rapport.channels.base import SignatureError
 from rapport.channels.connectors.meta.views import answer, too_large
 from rapport.channels.connectors.twilio import signing
 from rapport.channels.crypto import CredentialsError
-from rapport.channels.models import Channel, ChannelStatus, RawPayload
+from rapport.channels.models import Channel, ChannelStatus
 from rapport.conversations.models import Delivery, Direction, Message
 
 log = logging.getLogger(__name__)
@@ -179,17 +180,5 @@ def call_status(request: HttpRequest, channel_id: int) -> HttpResponse:
         return stored
     channel, payload, created = stored
     if created:
-        _enqueue_call(payload)
+        enqueue_processing(payload)
     return twiml()
-
-
-def _enqueue_call(payload: RawPayload) -> None:
-    def go() -> None:
-        from rapport.channels.connectors.twilio.tasks import log_call_task
-
-        try:
-            log_call_task.enqueue(payload.pk)
-        except Exception:
-            log.exception("could not enqueue call log for payload %s", payload.pk)
-
-    transaction.on_commit(go)

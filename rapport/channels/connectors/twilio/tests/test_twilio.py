@@ -257,3 +257,65 @@ def test_public_x_mention_then_x_dm_then_sms_is_one_person(
     assert conversations == {m.conversation_id for m in messages}
     visible = set(conversations_visible(alice).filter(person=person).values_list("id", flat=True))
     assert visible == conversations
+
+
+def _call_status_payload(phone_channel):
+    # Stored as the webhook stores it, its task never run (queue down, worker killed).
+    response = post_twilio(f"/hooks/phone/{phone_channel.pk}/status/", form("call_status_completed"))
+    assert response.status_code == 200
+    payload = RawPayload.objects.get()
+    assert payload.status == PayloadStatus.RECEIVED and not Message.objects.exists()
+    return payload
+
+
+def test_the_recovery_sweep_logs_the_call_row_too(phone_channel):
+    from rapport.conversations.ingest import process_pending
+
+    _call_status_payload(phone_channel)
+    assert process_pending() == 1
+    call = Call.objects.get()
+    assert (call.direction, call.number, call.duration_s, call.outcome) == (
+        "inbound",
+        "+447911123456",
+        125,
+        "answered",
+    )
+    assert call.message == Message.objects.get() and call.conversation == call.message.conversation
+    assert RawPayload.objects.get().status == PayloadStatus.PROCESSED
+
+
+def test_processing_a_call_payload_twice_gives_one_call_row(phone_channel):
+    from rapport.conversations.ingest import process_batch, process_payload
+
+    payload = _call_status_payload(phone_channel)
+    process_payload(payload.pk)
+    for again in (lambda: process_payload(payload.pk), lambda: process_batch(ids=[payload.pk])):
+        RawPayload.objects.filter(pk=payload.pk).update(status=PayloadStatus.RECEIVED)
+        again()
+    assert Message.objects.count() == 1 and Call.objects.count() == 1
+
+
+def test_reprocessing_repairs_a_call_row_missing_from_an_older_run(phone_channel):
+    from rapport.conversations.ingest import process_batch
+
+    payload = _call_status_payload(phone_channel)
+    process_batch(ids=[payload.pk])
+    Call.objects.all().delete()  # as the old separate task left it when the sweep ran first
+    RawPayload.objects.filter(pk=payload.pk).update(status=PayloadStatus.RECEIVED)
+    process_batch(ids=[payload.pk])
+    assert Call.objects.get().message == Message.objects.get()
+
+
+def test_a_failing_hook_rolls_back_the_message_with_it(phone_channel, monkeypatch):
+    from rapport.conversations.ingest import process_payload
+
+    payload = _call_status_payload(phone_channel)
+
+    def broken(*args):
+        raise RuntimeError("hook crashed")
+
+    monkeypatch.setattr(inbound, "after_ingest", broken)
+    with pytest.raises(RuntimeError):
+        process_payload(payload.pk)
+    assert not Message.objects.exists() and not Call.objects.exists()
+    assert RawPayload.objects.get().status == PayloadStatus.RECEIVED
