@@ -7,7 +7,7 @@ typo at the same company and no email, which only the fuzzy matcher finds. Dupli
 merged. Run it against a scratch database:
 
     RAPPORT_VAR_DIR=/tmp/benchdb rapport migrate
-    RAPPORT_VAR_DIR=/tmp/benchdb rapport bench_import --rows 1000000
+    rapport bench import --rows 1000000   (runs in a fresh scratch database)
 """
 
 import random

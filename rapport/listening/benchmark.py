@@ -6,7 +6,7 @@ Every batch of 1,000 carries 5 % mentions already stored, so dedup does real wor
 against a scratch database:
 
     RAPPORT_VAR_DIR=/tmp/benchdb rapport migrate
-    RAPPORT_VAR_DIR=/tmp/benchdb rapport bench_listening --mentions 100000
+    rapport bench listening --mentions 100000   (runs in a fresh scratch database)
 """
 
 from __future__ import annotations
