@@ -4,9 +4,8 @@ database.
 The file is deterministic for a given row count: about 2 % of rows repeat an earlier email
 (in another case, with another phone) and about 1.5 % repeat an earlier person's name with a
 typo at the same company and no email, which only the fuzzy matcher finds. Duplicates are
-merged. Run it against a scratch database:
+merged. Run it with:
 
-    RAPPORT_VAR_DIR=/tmp/benchdb rapport migrate
     rapport bench import --rows 1000000   (runs in a fresh scratch database)
 """
 

@@ -5,7 +5,6 @@ stored, query matching (three queries), scoring, keyword extraction, author reso
 Every batch of 1,000 carries 5 % mentions already stored, so dedup does real work. Run it
 against a scratch database:
 
-    RAPPORT_VAR_DIR=/tmp/benchdb rapport migrate
     rapport bench listening --mentions 100000   (runs in a fresh scratch database)
 """
 
