@@ -25,6 +25,7 @@ from django.utils import timezone
 from rapport.accounts.models import Role, Team, User
 from rapport.activities.models import Activity
 from rapport.bench import vocab
+from rapport.core.db import refresh_planner_stats
 from rapport.core.text import fold
 from rapport.people.models import (
     Address,
@@ -197,7 +198,8 @@ class _Sqlite:
                 c.execute(f"PRAGMA synchronous={int(self.sync)}")
                 c.execute(f"PRAGMA cache_size={int(self.cache)}")
                 c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                c.execute("PRAGMA optimize")
+        # A bulk load leaves the planner without statistics for the new rows.
+        refresh_planner_stats()
 
 
 # --- generation ------------------------------------------------------------------------

@@ -291,6 +291,14 @@ def job_execute(*, job_id: int) -> None:
     )
     # The upload holds personal data the CRM now has; do not keep a second copy lying around.
     path.unlink(missing_ok=True)
+    if stats.created + stats.merged >= BULK_LOAD_ROWS:
+        from rapport.core.db import refresh_planner_stats
+
+        refresh_planner_stats()
+
+
+# After an import this big, refresh the planner's statistics (see rapport.core.db).
+BULK_LOAD_ROWS = 50_000
 
 
 def target_choices(kind: str) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ JOBS: list[tuple[str, int]] = [
     ("poll_email", 60),
     ("poll_channels", 60),
     ("listen", 300),
+    ("analyze_db", 24 * 3600),
 ]
 
 
