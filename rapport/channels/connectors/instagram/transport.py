@@ -1,10 +1,20 @@
 """Replies on Instagram: a DM through the Messenger Platform (`POST /{ig-user-id}/messages`
 with the Instagram-scoped id as recipient), a comment with `POST /{ig-comment-id}/replies`.
-Credentials: `access_token` (a Page or Instagram token), `ig_user_id`."""
+Credentials: `access_token` (a Page or Instagram token), `ig_user_id`.
+
+After "continue as private message" a comment is answered in the customer's DMs: to their
+Instagram-scoped id when the conversation knows it, else with a private reply to the comment
+(`POST /{ig-user-id}/messages` with `recipient: {comment_id}`)."""
 
 from typing import Any
 
-from rapport.channels.connectors.facebook.transport import last_inbound, send_messenger
+from rapport.channels.connectors.facebook.transport import (
+    is_private,
+    last_inbound,
+    scoped_id,
+    send_messenger,
+    send_private_reply,
+)
 from rapport.channels.connectors.meta import graph, http
 from rapport.channels.models import Channel
 
@@ -15,6 +25,17 @@ def send(channel: Channel, message: Any) -> str:
     last = last_inbound(message)
     if last is None:
         raise http.ApiError("Nothing to answer: the conversation has no Instagram message.")
+    if last.is_public and is_private(message):
+        igsid = scoped_id(message)
+        if igsid:
+            return send_messenger(channel, message, igsid, ig_user, token, "Instagram")
+        if last.external_id.startswith("mention:"):
+            raise http.ApiError(
+                "A mention in a caption has no comment to answer privately; write on Instagram."
+            )
+        return send_private_reply(
+            channel, message, {"comment_id": last.external_id}, ig_user, token, "Instagram"
+        )
     if last.is_public:
         if last.external_id.startswith("mention:"):
             raise http.ApiError("A mention in a caption cannot be answered from here; reply on Instagram.")

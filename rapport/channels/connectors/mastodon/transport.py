@@ -2,11 +2,15 @@
 customer's @address so they are notified), `in_reply_to_id` and `visibility` (`direct` when
 the customer wrote privately, else `public`), and an `Idempotency-Key` so a retried send
 never posts twice. Credentials: `access_token` (scope write:statuses read:notifications);
-settings: `instance_url`."""
+settings: `instance_url`.
+
+After "continue as private message" (`conversation.reply_mode == "private"`) a public thread
+is answered with a `direct` status mentioning the author (Mastodon's DMs are exactly that),
+not attached to their public post, so it starts the private side of the conversation."""
 
 from typing import Any
 
-from rapport.channels.connectors.facebook.transport import last_inbound
+from rapport.channels.connectors.facebook.transport import is_private, last_inbound
 from rapport.channels.connectors.meta import http
 from rapport.channels.models import Channel
 
@@ -30,15 +34,14 @@ def send(channel: Channel, message: Any) -> str:
         raise http.ApiError("Nothing to answer: the conversation has no Mastodon message.")
     mention = "@" + last.author_value.lstrip("@")
     text = message.text if message.text.lstrip().startswith(mention) else f"{mention} {message.text}"
+    body = {
+        "status": text,
+        "in_reply_to_id": last.external_id,
+        "visibility": "public" if last.is_public else "direct",
+    }
+    if last.is_public and is_private(message):
+        body = {"status": text, "visibility": "direct"}
     answer = call(
-        channel,
-        "POST",
-        "/api/v1/statuses",
-        {
-            "status": text,
-            "in_reply_to_id": last.external_id,
-            "visibility": "public" if last.is_public else "direct",
-        },
-        headers={"Idempotency-Key": f"rapport-{message.pk}"},
+        channel, "POST", "/api/v1/statuses", body, headers={"Idempotency-Key": f"rapport-{message.pk}"}
     )
     return str((answer or {}).get("id") or f"rapport-{message.pk}")[:300]

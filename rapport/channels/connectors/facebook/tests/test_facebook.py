@@ -143,3 +143,81 @@ def test_revoked_token_disables_the_channel_and_throttling_is_retried(
     channel.refresh_from_db()
     assert reply.delivery_status == status
     assert channel.status == channel_status
+
+
+def _hop_private(conv, alice):
+    from rapport.conversations.actions import conversation_hop
+
+    conversation_hop(actor=alice, conversation=conv, mode="private")
+    conv.refresh_from_db()
+    return conv
+
+
+def test_private_hop_on_a_comment_sends_a_private_reply_then_messenger(
+    channel, alice, django_capture_on_commit_callbacks
+):
+    from rapport.conversations.actions import conversation_reply
+
+    conv = _hop_private(
+        _conversation(channel, "feed_comment.json", django_capture_on_commit_callbacks), alice
+    )
+    fake = FakeAPI(
+        (200, {"recipient_id": "6543210987654321", "message_id": "m_private_1"}),
+        (200, {"recipient_id": "6543210987654321", "message_id": "m_private_2"}),
+    )
+    with http.use_transport(fake), django_capture_on_commit_callbacks(execute=True):
+        first = conversation_reply(actor=alice, conversation=conv, text="Sorry! What is your order number?")
+        second = conversation_reply(actor=alice, conversation=conv, text="And your postcode?")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    # Meta's private reply: addressed to the comment, from the Page's messages edge.
+    assert fake.calls[0]["url"] == "https://graph.facebook.com/v21.0/107310123456789/messages"
+    assert fake.json(0) == {
+        "recipient": {"comment_id": "987654321098765_1122334455667788"},
+        "message": {"text": "Sorry! What is your order number?"},
+    }
+    assert first.external_id == "m_private_1" and first.delivery_status == Delivery.SENT
+    assert first.thread_id == "107310123456789:6543210987654321"
+    # A comment takes one private reply: the next one goes to the PSID Meta gave back.
+    assert fake.calls[1]["url"] == "https://graph.facebook.com/v21.0/107310123456789/messages"
+    assert fake.json(1)["recipient"] == {"id": "6543210987654321"}
+    assert second.delivery_status == Delivery.SENT
+    assert not any(c["url"].endswith("/comments") for c in fake.calls)
+
+
+def test_the_customers_messenger_answer_to_a_private_reply_threads_in(
+    channel, alice, django_capture_on_commit_callbacks
+):
+    from rapport.conversations.actions import conversation_reply
+
+    conv = _hop_private(
+        _conversation(channel, "feed_comment.json", django_capture_on_commit_callbacks), alice
+    )
+    fake = FakeAPI((200, {"recipient_id": "6543210987654321", "message_id": "m_private_1"}))
+    with http.use_transport(fake), django_capture_on_commit_callbacks(execute=True):
+        conversation_reply(actor=alice, conversation=conv, text="What is your order number?")
+    with django_capture_on_commit_callbacks(execute=True):
+        post_meta(Client(), channel, load("facebook", "messenger_message.json"))
+    answer = Message.objects.get(direction="inbound", is_public=False)
+    assert answer.conversation == conv
+    conv.refresh_from_db()
+    assert conv.reply_mode == ""  # they wrote in Messenger: answered there from now on
+
+
+def test_private_hop_with_a_known_psid_uses_messenger(channel, alice, django_capture_on_commit_callbacks):
+    from rapport.conversations.actions import conversation_reply
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post_meta(Client(), channel, load("facebook", "messenger_message.json"))
+    conv = Message.objects.get().conversation
+    with django_capture_on_commit_callbacks(execute=True):
+        post_meta(Client(), channel, load("facebook", "feed_comment.json"))
+    assert Message.objects.filter(conversation=conv).count() == 1  # a different person: new conversation
+    # Same conversation by construction: the comment joins the Messenger one.
+    Message.objects.filter(is_public=True).update(conversation=conv)
+    conv = _hop_private(conv, alice)
+    fake = FakeAPI((200, {"recipient_id": "6543210987654321", "message_id": "m_out"}))
+    with http.use_transport(fake), django_capture_on_commit_callbacks(execute=True):
+        conversation_reply(actor=alice, conversation=conv, text="Let's continue here.")
+    assert fake.json()["recipient"] == {"id": "6543210987654321"}
+    assert fake.json()["messaging_type"] == "RESPONSE"

@@ -80,3 +80,24 @@ def test_dm_reply_uses_the_messages_edge(channel, alice, django_capture_on_commi
         conversation_reply(actor=alice, conversation=Message.objects.get().conversation, text="Yes, we do.")
     assert fake.calls[0]["url"].endswith("/17841400000000000/messages")
     assert fake.json()["recipient"] == {"id": "1122334455667788"}
+
+
+def test_private_hop_on_a_comment_sends_a_private_reply(channel, alice, django_capture_on_commit_callbacks):
+    from rapport.conversations.actions import conversation_hop, conversation_reply
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post_meta(Client(), channel, load("instagram", "comment.json"))
+    conv = Message.objects.get().conversation
+    conversation_hop(actor=alice, conversation=conv, mode="private")
+    conv.refresh_from_db()
+    fake = FakeAPI((200, {"recipient_id": "1122334455667788", "message_id": "aWdfprivate"}))
+    with http.use_transport(fake), django_capture_on_commit_callbacks(execute=True):
+        reply = conversation_reply(actor=alice, conversation=conv, text="Sorry! Which model is it?")
+    reply.refresh_from_db()
+    assert fake.calls[0]["url"] == "https://graph.facebook.com/v21.0/17841400000000000/messages"
+    assert fake.json() == {
+        "recipient": {"comment_id": "17865799348089039"},
+        "message": {"text": "Sorry! Which model is it?"},
+    }
+    assert reply.external_id == "aWdfprivate" and reply.delivery_status == Delivery.SENT
+    assert reply.thread_id == "17841400000000000:1122334455667788"

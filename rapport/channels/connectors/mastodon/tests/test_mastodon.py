@@ -110,3 +110,25 @@ def test_revoked_token_disables_the_channel(channel, alice, django_capture_on_co
         conversation_reply(actor=alice, conversation=Message.objects.first().conversation, text="Hi")
     channel.refresh_from_db()
     assert channel.status == ChannelStatus.ERROR
+
+
+def test_private_hop_on_a_public_mention_sends_a_direct_status(
+    channel, alice, django_capture_on_commit_callbacks
+):
+    from rapport.conversations.actions import conversation_hop, conversation_reply
+
+    page = json.loads(load("mastodon", "notifications.json"))
+    with http.use_transport(FakeAPI((200, page))), django_capture_on_commit_callbacks(execute=True):
+        poller.poll(channel)
+    conv = Message.objects.get(external_id="112555000000000001").conversation
+    Message.objects.exclude(conversation=conv).delete()  # only the public mention in this one
+    conversation_hop(actor=alice, conversation=conv, mode="private")
+    conv.refresh_from_db()
+    fake = FakeAPI((200, {"id": "112555000000000100"}))
+    with http.use_transport(fake), django_capture_on_commit_callbacks(execute=True):
+        reply = conversation_reply(actor=alice, conversation=conv, text="Which browser do you use?")
+    reply.refresh_from_db()
+    assert fake.calls[0]["url"] == "https://mastodon.social/api/v1/statuses"
+    assert fake.json() == {"status": "@jane@fosstodon.org Which browser do you use?", "visibility": "direct"}
+    assert fake.calls[0]["headers"]["Idempotency-Key"] == f"rapport-{reply.pk}"
+    assert reply.external_id == "112555000000000100" and reply.delivery_status == Delivery.SENT

@@ -209,3 +209,69 @@ def test_a_stale_channel_row_does_not_poll_twice(channel):
     assert http.claim_poll(channel)
     with http.use_transport(FakeAPI((500, {}))):
         assert poller.poll(stale) == 0  # lost the claim: no request made
+
+
+def _hop_and_reply(channel, alice, fixture, answer, django_capture_on_commit_callbacks):
+    from rapport.conversations.actions import conversation_hop, conversation_reply
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post_x(channel, load("x", fixture))
+    conv = Message.objects.get().conversation
+    conversation_hop(actor=alice, conversation=conv, mode="private")
+    conv.refresh_from_db()
+    fake = FakeAPI(answer)
+    with http.use_transport(fake), django_capture_on_commit_callbacks(execute=True):
+        reply = conversation_reply(actor=alice, conversation=conv, text="Could you send your order number?")
+    reply.refresh_from_db()
+    return reply, fake
+
+
+def test_private_hop_on_a_mention_answers_by_dm_to_the_authors_user_id(
+    channel, alice, django_capture_on_commit_callbacks
+):
+    reply, fake = _hop_and_reply(
+        channel,
+        alice,
+        "tweet_create_mention.json",
+        (201, {"data": {"dm_conversation_id": f"2244994945-{ME}", "dm_event_id": "1797660000000000088"}}),
+        django_capture_on_commit_callbacks,
+    )
+    assert len(fake.calls) == 1 and fake.calls[0]["method"] == "POST"
+    assert fake.calls[0]["url"] == "https://api.x.com/2/dm_conversations/with/2244994945/messages"
+    assert fake.json() == {"text": "Could you send your order number?"}  # no public @handle
+    assert reply.external_id == "1797660000000000088" and reply.delivery_status == Delivery.SENT
+
+
+def test_private_hop_without_a_known_user_id_fails_the_reply_instead_of_posting(
+    channel, alice, django_capture_on_commit_callbacks
+):
+    body = json.loads(load("x", "tweet_create_mention.json"))
+    for tweet in body["tweet_create_events"]:
+        tweet["user"]["id_str"] = "../../2/tweets"  # hostile: never goes into the URL
+        tweet["user"].pop("id", None)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_x(channel, json.dumps(body).encode())
+    from rapport.conversations.actions import conversation_hop, conversation_reply
+
+    conv = Message.objects.get().conversation
+    conversation_hop(actor=alice, conversation=conv, mode="private")
+    conv.refresh_from_db()
+    fake = FakeAPI((201, {}))
+    with http.use_transport(fake), django_capture_on_commit_callbacks(execute=True):
+        reply = conversation_reply(actor=alice, conversation=conv, text="Hello")
+    reply.refresh_from_db()
+    assert fake.calls == []
+    assert reply.delivery_status != Delivery.SENT and "whom to DM" in reply.delivery_error
+
+
+def test_without_a_hop_a_mention_is_still_answered_in_public(
+    channel, alice, django_capture_on_commit_callbacks
+):
+    reply, fake = _reply(
+        channel,
+        alice,
+        "tweet_create_mention.json",
+        (201, {"data": {"id": "1"}}),
+        django_capture_on_commit_callbacks,
+    )
+    assert fake.calls[0]["url"] == "https://api.x.com/2/tweets"
