@@ -6,6 +6,11 @@ lost answer is recognisable as the same email) and returned as the external id: 
 customer answers, their In-Reply-To names it and the pipeline threads the answer into this
 conversation, whichever email channel it comes back on.
 
+After "continue by email" from another channel (`conversation.reply_mode == "email"`),
+replies go to `conversation.reply_to`, the address the agent chose among the person's. With
+no inbound email to answer, the reply is a fresh email: the conversation's subject, no
+In-Reply-To (References only to our own earlier emails, so mail clients keep them together).
+
 Errors follow SMTP's own classes: 5xx (authentication refused, recipient or sender refused,
 message refused) are permanent; 4xx, timeouts and dropped connections are transient and
 retried with backoff by the pipeline."""
@@ -75,8 +80,10 @@ class Threading(TypedDict):
 
 
 def threading(message) -> Threading:  # noqa: ANN001
-    """Recipient, subject and threading headers from the conversation's last inbound email."""
+    """Recipient, subject and threading headers from the conversation's last inbound email,
+    or, after an email hop, to the chosen address (a fresh email when none came in)."""
     conversation = message.conversation
+    hop_to = conversation.reply_to if conversation.reply_mode == "email" else ""
     emails = conversation.messages.filter(channel__kind=ChannelKind.EMAIL).exclude(pk=message.pk)
     parent = emails.filter(direction="inbound").select_related("raw_payload").order_by("-id").first()
     to, in_reply_to = "", ""
@@ -99,7 +106,12 @@ def threading(message) -> Threading:  # noqa: ANN001
         references.append(in_reply_to)
     references = list(dict.fromkeys(r for r in references if r))[-MAX_REFERENCES:]
     subject = inbound.clean_header(subject, 300)
-    if not subject.lower().startswith(_REPLY_PREFIX):
+    if hop_to:
+        to = hop_to
+    if parent is None and hop_to:
+        # Nothing of theirs to answer: a new email, not a "Re:" of a message they never sent.
+        subject = subject or "Your conversation with us"
+    elif not subject.lower().startswith(_REPLY_PREFIX):
         subject = f"Re: {subject}" if subject else "Re: your message"
     return {
         "to": inbound.clean_header(to, 320),

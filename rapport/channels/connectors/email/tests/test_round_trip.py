@@ -366,3 +366,99 @@ def test_reply_goes_to_reply_to_and_auto_replies_are_marked(dovecot, north, smtp
     assert email["Auto-Submitted"] == "auto-replied"
     assert transport.send(channel, auto) == str(email["Message-ID"]).strip("<>")
     assert smtp_sink.messages[0].rcpt_tos == ["desk@example.org"]
+
+
+# --- after "continue by email" ---------------------------------------------------------------
+
+
+def _x_conversation(north, alice):
+    from rapport.channels.models import Channel, ChannelKind
+    from rapport.people.models import Identity, Person
+
+    person = Person.objects.create(first_name="Jane", last_name="Doe", owner=alice, team=north)
+    Identity.objects.create(person=person, kind="email", value="jane.doe@example.org")
+    x = Channel.objects.create(kind=ChannelKind.X, name="X", team=north)
+    conversation = Conversation.objects.create(
+        subject="Order 4471 arrived smashed", team=north, person=person, reply_channel=x
+    )
+    Message.objects.create(
+        conversation=conversation,
+        direction=Direction.INBOUND,
+        channel=x,
+        external_id="1797653871634211234",
+        author_kind="x",
+        author_value="JaneDoe",
+        is_public=True,
+        text="my order 4471 arrived smashed",
+    )
+    return conversation
+
+
+def test_email_hop_sends_a_fresh_email_to_the_chosen_address(
+    north, alice, smtp_sink, django_capture_on_commit_callbacks
+):
+    from rapport.conversations.actions import conversation_hop
+
+    channel = email_channel(north, smtp_port=smtp_sink.port)
+    conversation = _x_conversation(north, alice)
+    conversation_hop(actor=alice, conversation=conversation, mode="email", address="Jane.Doe@example.org")
+    conversation.refresh_from_db()
+    assert conversation.reply_channel == channel
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = conversation_reply(actor=alice, conversation=conversation, text="Here is your label.")
+    reply.refresh_from_db()
+    assert reply.delivery_status == Delivery.SENT, reply.delivery_error
+    [envelope] = smtp_sink.messages
+    assert envelope.rcpt_tos == ["jane.doe@example.org"]
+    sent = message_from_bytes(envelope.content, policy=policy.default)
+    assert sent["To"] == "jane.doe@example.org"
+    assert sent["Subject"] == "Order 4471 arrived smashed"  # not "Re:" of an email never sent
+    assert sent["In-Reply-To"] is None and sent["References"] is None
+    assert sent["Message-ID"].strip("<>") == reply.external_id
+    assert "Here is your label." in sent.get_body(("plain",)).get_content()
+
+
+def test_second_email_after_a_hop_references_the_first(
+    north, alice, smtp_sink, django_capture_on_commit_callbacks
+):
+    from rapport.conversations.actions import conversation_hop
+
+    email_channel(north, smtp_port=smtp_sink.port)
+    conversation = _x_conversation(north, alice)
+    conversation_hop(actor=alice, conversation=conversation, mode="email", address="jane.doe@example.org")
+    conversation.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = conversation_reply(actor=alice, conversation=conversation, text="One")
+        conversation_reply(actor=alice, conversation=conversation, text="Two")
+    first.refresh_from_db()
+    second = message_from_bytes(smtp_sink.messages[-1].content, policy=policy.default)
+    assert second["To"] == "jane.doe@example.org" and second["In-Reply-To"] is None
+    assert second["References"] == f"<{first.external_id}>"
+
+
+def test_email_hop_address_wins_over_an_older_inbound_email(north, alice):
+    reply, channel = _queued_reply_without_sending(north, alice)
+    Conversation.objects.filter(pk=reply.conversation_id).update(
+        reply_mode="email", reply_to="jane.work@example.com"
+    )
+    reply.refresh_from_db()
+    email = transport.build(channel, reply)
+    assert email["To"] == "jane.work@example.com"
+    assert email["In-Reply-To"] == "<m1@example.org>" and email["Subject"] == "Re: Hello"
+
+
+def _queued_reply_without_sending(north, alice):
+    from rapport.conversations.actions import queue_outbound
+
+    channel = email_channel(north)
+    conversation = Conversation.objects.create(subject="Hello", team=north, reply_channel=channel)
+    Message.objects.create(
+        conversation=conversation,
+        direction=Direction.INBOUND,
+        channel=channel,
+        external_id="m1@example.org",
+        author_kind="email",
+        author_value="jane@example.org",
+        subject="Hello",
+    )
+    return queue_outbound(conversation=conversation, channel=channel, author=alice, text="Hi"), channel
