@@ -460,6 +460,10 @@ def _store(
         batch.links.append(Conversation.channels.through(conversation=conversation, channel=channel))
         batch.linked.add((conversation.pk, channel.pk))
     conversation.reply_channel = channel
+    # The customer's latest channel wins over an agent's hop: a private or email hop answered
+    # (or ignored) by a new message elsewhere goes back to answering where they wrote.
+    conversation.reply_mode = ""
+    conversation.reply_to = ""
     conversation.last_message_at = max(conversation.last_message_at, now)
     conversation.last_inbound_at = now
     conversation.sentiment, conversation.sentiment_score, conversation.urgency = (
