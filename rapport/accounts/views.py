@@ -68,7 +68,9 @@ def users(request: AuthedRequest) -> HttpResponse:
         request,
         "accounts/users.html",
         {
-            "users": User.objects.exclude(username=SERVICE_USERNAME).prefetch_related("teams").order_by("username"),
+            "users": User.objects.exclude(username=SERVICE_USERNAME)
+            .prefetch_related("teams")
+            .order_by("username"),
             "teams": Team.objects.all(),
             "roles": Role.choices,
             "errors": errors,
