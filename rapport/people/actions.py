@@ -1,5 +1,6 @@
 """Writes on people and organisations. Keyword-only, atomic, audited."""
 
+import datetime as dt
 from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
@@ -19,6 +20,7 @@ from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
 from rapport.people.identities import FREE_MAIL_DOMAINS, IdentityError, email_domain, normalise
 from rapport.people.models import (
+    Address,
     Employment,
     Identity,
     IdentityKind,
@@ -26,6 +28,7 @@ from rapport.people.models import (
     OrganisationDomain,
     Person,
     Relationship,
+    RelationshipKind,
     Source,
     Tag,
 )
@@ -38,6 +41,7 @@ PERSON_FIELDS = [
     "bio",
     "language",
     "is_vip",
+    "custom",
     "owner",
     "team",
     "visibility",
@@ -50,10 +54,51 @@ ORG_FIELDS = [
     "phone",
     "description",
     "parent",
+    "custom",
     "owner",
     "team",
     "visibility",
 ]
+
+
+CUSTOM_MAX_KEYS = 50
+CUSTOM_KEY_MAX = 60
+CUSTOM_VALUE_MAX = 1000
+
+
+def clean_custom(value: Any) -> dict[str, Any]:
+    """The custom fields (`custom`) a person or organisation may be given by an edit: a flat
+    name → scalar mapping. Checked here so the web form and the API share one set of rules;
+    every problem is reported at once, under the `custom` field."""
+    if not isinstance(value, dict):
+        raise ActionError("Custom fields are name → value pairs.", {"custom": ["Not a set of fields."]})
+    errors: list[str] = []
+    if len(value) > CUSTOM_MAX_KEYS:
+        errors.append(f"At most {CUSTOM_MAX_KEYS} custom fields (this has {len(value)}).")
+    clean: dict[str, Any] = {}
+    for raw_key, item in value.items():
+        key = raw_key.strip() if isinstance(raw_key, str) else ""
+        shown = key[:40] or "(empty)"
+        if not key:
+            errors.append("Every custom field needs a name.")
+            continue
+        if len(key) > CUSTOM_KEY_MAX or "\x00" in key:
+            errors.append(f"“{shown}…”: names are at most {CUSTOM_KEY_MAX} characters.")
+            continue
+        if key in clean:
+            errors.append(f"“{shown}” is used twice.")
+            continue
+        if isinstance(item, str):
+            if len(item) > CUSTOM_VALUE_MAX or "\x00" in item:
+                errors.append(f"“{shown}”: values are at most {CUSTOM_VALUE_MAX} characters.")
+                continue
+        elif not (item is None or isinstance(item, bool | int | float)):
+            errors.append(f"“{shown}”: a value is text, a number, true/false or empty.")
+            continue
+        clean[key] = item
+    if errors:
+        raise ActionError("Some custom fields are not valid.", {"custom": list(dict.fromkeys(errors))})
+    return clean
 
 
 def parse_identities(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -135,6 +180,8 @@ def organisation_update(
             raise ActionError(
                 "An organisation cannot be its own parent.", {"parent": ["Choose another organisation."]}
             )
+        if "custom" in data:
+            data["custom"] = clean_custom(data["custom"])
         check_lengths(Organisation, data)
 
     return update_with_version(
@@ -262,6 +309,8 @@ def person_update(
         for key in ("first_name", "last_name", "title"):
             if key in data and isinstance(data[key], str):
                 data[key] = data[key].strip()
+        if "custom" in data:
+            data["custom"] = clean_custom(data["custom"])
         check_lengths(Person, data)
 
     new_org = data.get("organisation")
@@ -380,6 +429,164 @@ def relationship_add(
         changes={f"relationship:{kind}": [None, str(to_person)]},
     )
     return rel
+
+
+@transaction.atomic
+def relationship_remove(*, actor: User, relationship: Relationship) -> None:
+    """Remove a link between two people. The caller has checked it may change the person the
+    link was reached from; the removal shows in both people's history."""
+    require_write(actor)
+    rel = relationship
+    kind = RelationshipKind(rel.kind).label if rel.kind in RelationshipKind.values else rel.kind
+    audit_record(
+        actor=actor,
+        obj=rel.from_person,
+        action=AuditEntry.Action.UPDATE,
+        changes={f"relationship:{rel.kind}": [str(rel.to_person), None]},
+    )
+    audit_record(
+        actor=actor,
+        obj=rel.to_person,
+        action=AuditEntry.Action.UPDATE,
+        changes={f"relationship:{rel.kind}": [str(rel.from_person), None]},
+        summary=f"{rel.from_person} no longer: {kind.lower()} {rel.to_person}",
+    )
+    rel.delete()
+
+
+def _check_dates(started_on: dt.date | None, ended_on: dt.date | None) -> None:
+    if started_on and ended_on and ended_on < started_on:
+        raise ActionError("It ends before it starts.", {"ended_on": ["On or after the start date."]})
+
+
+def _employment_label(employment: Employment) -> str:
+    title = f"{employment.title}, " if employment.title else ""
+    return f"{title}{employment.organisation}"
+
+
+@transaction.atomic
+def employment_add(
+    *,
+    actor: User,
+    person: Person,
+    organisation: Organisation,
+    title: str = "",
+    started_on: dt.date | None = None,
+    ended_on: dt.date | None = None,
+) -> Employment:
+    """Record that a person works (or worked, with `ended_on`) at an organisation. The caller
+    has checked `can_edit` on the person and that the organisation is visible to the actor."""
+    require_write(actor)
+    title = (title or "").strip()
+    check_lengths(Employment, {"title": title})
+    _check_dates(started_on, ended_on)
+    employment = Employment.objects.create(
+        person=person,
+        organisation=organisation,
+        title=title,
+        started_on=started_on,
+        ended_on=ended_on,
+        is_current=ended_on is None or ended_on > timezone.localdate(),
+    )
+    audit_record(
+        actor=actor,
+        obj=person,
+        action=AuditEntry.Action.UPDATE,
+        changes={"employment": [None, _employment_label(employment)]},
+    )
+    return employment
+
+
+@transaction.atomic
+def employment_end(*, actor: User, employment: Employment, ended_on: dt.date | None = None) -> Employment:
+    require_write(actor)
+    ended_on = ended_on or timezone.localdate()
+    _check_dates(employment.started_on, ended_on)
+    if not employment.is_current and employment.ended_on == ended_on:
+        return employment
+    employment.ended_on = ended_on
+    employment.is_current = False
+    employment.save(update_fields=["ended_on", "is_current"])
+    audit_record(
+        actor=actor,
+        obj=employment.person,
+        action=AuditEntry.Action.UPDATE,
+        changes={"employment": [_employment_label(employment), f"ended {ended_on.isoformat()}"]},
+    )
+    return employment
+
+
+ADDRESS_FIELDS = ["label", "street", "city", "region", "postcode", "country"]
+
+
+def _address_text(address: Address) -> str:
+    return f"{address.label}: {address}" if address.label else str(address)
+
+
+def _address_data(data: dict[str, Any]) -> dict[str, str]:
+    unknown = set(data) - set(ADDRESS_FIELDS)
+    if unknown:
+        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}")
+    clean = {}
+    for name, value in data.items():
+        if not isinstance(value, str):
+            raise ActionError("Address parts are text.", {name: ["Text expected."]})
+        clean[name] = value.strip()
+    check_lengths(Address, clean)
+    return clean
+
+
+@transaction.atomic
+def address_add(*, actor: User, person: Person, data: dict[str, Any]) -> Address:
+    require_write(actor)
+    clean = _address_data(data)
+    if not any(clean.get(name) for name in ADDRESS_FIELDS if name != "label"):
+        raise ActionError(
+            "An address needs at least a street, city, postcode or country.", {"street": ["Required."]}
+        )
+    address = Address.objects.create(person=person, **clean)
+    audit_record(
+        actor=actor,
+        obj=person,
+        action=AuditEntry.Action.UPDATE,
+        changes={"address": [None, _address_text(address)]},
+    )
+    return address
+
+
+@transaction.atomic
+def address_update(*, actor: User, address: Address, data: dict[str, Any]) -> Address:
+    require_write(actor)
+    clean = _address_data(data)
+    before = _address_text(address)
+    for name, value in clean.items():
+        setattr(address, name, value)
+    if not any(getattr(address, name) for name in ADDRESS_FIELDS if name != "label"):
+        raise ActionError(
+            "An address needs at least a street, city, postcode or country.", {"street": ["Required."]}
+        )
+    address.save()
+    if address.person is not None and before != _address_text(address):
+        audit_record(
+            actor=actor,
+            obj=address.person,
+            action=AuditEntry.Action.UPDATE,
+            changes={"address": [before, _address_text(address)]},
+        )
+    return address
+
+
+@transaction.atomic
+def address_remove(*, actor: User, address: Address) -> None:
+    require_write(actor)
+    if address.person is not None:
+        audit_record(
+            actor=actor,
+            obj=address.person,
+            action=AuditEntry.Action.UPDATE,
+            changes={"address": [_address_text(address), None]},
+        )
+    address.delete()
 
 
 @transaction.atomic

@@ -215,6 +215,21 @@ def deal_participant_add(*, actor: User, deal: Deal, person: Person, role: str =
 
 
 @transaction.atomic
+def deal_participant_remove(*, actor: User, participant: DealParticipant) -> None:
+    """Take a person off a deal; the caller has checked it may change the deal."""
+    if not actor.can_write:
+        raise ActionError("Your role is read-only.")
+    role = f" ({participant.role})" if participant.role else ""
+    audit_record(
+        actor=actor,
+        obj=participant.deal,
+        action=AuditEntry.Action.UPDATE,
+        changes={"participant": [f"{participant.person}{role}", None]},
+    )
+    participant.delete()
+
+
+@transaction.atomic
 def deal_delete(*, actor: User, deal: Deal) -> None:
     if not actor.can_write:
         raise ActionError("Your role is read-only.")
@@ -232,13 +247,68 @@ def product_create(
         raise ActionError("A product needs a name and a SKU.", {"name": ["Required."], "sku": ["Required."]})
     if Product.objects.filter(sku=sku.strip()).exists():
         raise ActionError("That SKU is already used.", {"sku": ["Already used."]})
-    return Product.objects.create(
+    currency = (currency or "").strip().upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise ActionError("Currency is a three-letter code.", {"currency": ["Like EUR or USD."]})
+    product = Product.objects.create(
         name=name.strip()[:200],
         sku=sku.strip()[:60],
         price=parse_amount(price),
-        currency=currency.upper()[:3],
+        currency=currency,
         is_subscription=is_subscription,
     )
+    audit_record(
+        actor=actor, obj=product, action=AuditEntry.Action.CREATE, summary=f"Created product {product.name}"
+    )
+    return product
+
+
+PRODUCT_FIELDS = ["name", "price", "currency", "is_subscription", "active"]
+
+
+def _require_catalogue_manager(actor: User) -> None:
+    if not actor.can_write or not (actor.is_admin or actor.role == "manager"):
+        raise ActionError("Only managers and admins manage the product catalogue.")
+
+
+@transaction.atomic
+def product_update(*, actor: User, product: Product, data: dict[str, Any]) -> Product:
+    """Change a product, or deactivate it (`active=False`): a deactivated product keeps its
+    orders but can no longer be ordered. The SKU is its identity elsewhere, so it stays."""
+    _require_catalogue_manager(actor)
+    unknown = set(data) - set(PRODUCT_FIELDS)
+    if unknown:
+        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}")
+    changes: dict[str, Any] = {}
+    if "name" in data:
+        name = (data["name"] or "").strip()
+        if not name:
+            raise ActionError("A product needs a name.", {"name": ["Required."]})
+        if len(name) > 200:
+            raise ActionError("The name is too long.", {"name": ["At most 200 characters."]})
+        changes["name"] = name
+    if "price" in data:
+        changes["price"] = parse_amount(data["price"])
+    if "currency" in data:
+        currency = (data["currency"] or "").strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise ActionError("Currency is a three-letter code.", {"currency": ["Like EUR or USD."]})
+        changes["currency"] = currency
+    for flag in ("is_subscription", "active"):
+        if flag in data:
+            changes[flag] = bool(data[flag])
+    diff = {
+        name: [str(getattr(product, name)), str(value)]
+        for name, value in changes.items()
+        if getattr(product, name) != value
+    }
+    if not diff:
+        return product
+    for name, value in changes.items():
+        setattr(product, name, value)
+    product.save(update_fields=list(changes))
+    audit_record(actor=actor, obj=product, action=AuditEntry.Action.UPDATE, changes=diff)
+    return product
 
 
 @transaction.atomic
