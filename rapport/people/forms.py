@@ -18,6 +18,61 @@ def split_tags(text: str) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
+def custom_text(value: Any) -> str:
+    """How a custom value is shown in a text box (imports may store numbers and booleans)."""
+    return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# Rows read from one post: generous above the action's 50-field limit so the user gets its
+# clear message, bounded so a hostile post cannot make the form loop over a million rows.
+CUSTOM_ROWS_READ = 200
+
+
+class CustomFieldsMixin(forms.Form):
+    """Repeatable `custom_key` / `custom_value` rows for the record's `custom` dict. The rules
+    (lengths, how many) are the action's; this only pairs the rows up. A value left as it was
+    keeps its stored type, so editing one field does not turn imported numbers into text."""
+
+    custom = forms.Field(required=False, label="Custom fields")
+
+    def __init__(self, *args: Any, custom_initial: dict[str, Any] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.custom_initial = custom_initial if isinstance(custom_initial, dict) else {}
+
+    def clean_custom(self) -> dict[str, Any]:
+        keys = self.data.getlist("custom_key")[:CUSTOM_ROWS_READ] if hasattr(self.data, "getlist") else []
+        values = self.data.getlist("custom_value")[:CUSTOM_ROWS_READ] if hasattr(self.data, "getlist") else []
+        result: dict[str, Any] = {}
+        errors = []
+        for key, value in zip(keys, values, strict=False):
+            key = key.strip()
+            if not key:
+                if value.strip():
+                    errors.append("A value needs a name.")
+                continue
+            if key in result:
+                errors.append(f"“{key[:40]}” is used twice.")
+                continue
+            old = self.custom_initial.get(key, "")
+            result[key] = old if key in self.custom_initial and custom_text(old) == value else value
+        if errors:
+            raise forms.ValidationError(list(dict.fromkeys(errors)))
+        return result
+
+    def custom_rows(self) -> list[dict[str, str]]:
+        """The rows to render: what was posted, else what is stored; plus two empty ones."""
+        if self.is_bound and hasattr(self.data, "getlist"):
+            pairs = zip(
+                self.data.getlist("custom_key")[:CUSTOM_ROWS_READ],
+                self.data.getlist("custom_value")[:CUSTOM_ROWS_READ],
+                strict=False,
+            )
+            rows = [{"key": k, "value": v} for k, v in pairs if k.strip() or v.strip()]
+        else:
+            rows = [{"key": str(k), "value": custom_text(v)} for k, v in self.custom_initial.items()]
+        return rows + [{"key": "", "value": ""} for _ in range(2)]
+
+
 class PersonForm(AccessForm):
     first_name = forms.CharField(max_length=100, required=False)
     last_name = forms.CharField(max_length=100, required=False)
@@ -53,6 +108,10 @@ class PersonForm(AccessForm):
             **self.access_data(),
         }
 
+    def custom_data(self) -> dict[str, Any]:
+        """Only on edit forms (the create form has no custom rows)."""
+        return {"custom": self.cleaned_data["custom"]} if "custom" in self.cleaned_data else {}
+
     @classmethod
     def initial_for(cls, person: Person) -> dict[str, Any]:
         return {
@@ -69,7 +128,7 @@ class PersonForm(AccessForm):
         }
 
 
-class PersonEditForm(PersonForm, VersionMixin):
+class PersonEditForm(PersonForm, CustomFieldsMixin, VersionMixin):
     pass
 
 
@@ -119,6 +178,9 @@ class OrganisationForm(AccessForm):
             **self.access_data(),
         }
 
+    def custom_data(self) -> dict[str, Any]:
+        return {"custom": self.cleaned_data["custom"]} if "custom" in self.cleaned_data else {}
+
     @classmethod
     def initial_for(cls, org: Organisation) -> dict[str, Any]:
         return {
@@ -136,7 +198,7 @@ class OrganisationForm(AccessForm):
         }
 
 
-class OrganisationEditForm(OrganisationForm, VersionMixin):
+class OrganisationEditForm(OrganisationForm, CustomFieldsMixin, VersionMixin):
     pass
 
 
@@ -163,6 +225,40 @@ class RelationshipForm(forms.Form):
 
     def clean_other(self) -> Person | None:
         return resolve_person(self.user, self.cleaned_data.get("other", ""))
+
+
+class EmploymentForm(forms.Form):
+    organisation = forms.CharField(
+        max_length=300,
+        widget=forms.TextInput(
+            attrs={"list": "org-options", "data-lookup": "/organisations/lookup/", "autocomplete": "off"}
+        ),
+    )
+    title = forms.CharField(max_length=150, required=False)
+    started_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    ended_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Empty: works there now."
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_organisation(self) -> Organisation | None:
+        return resolve_organisation(self.user, self.cleaned_data.get("organisation", ""))
+
+
+class EmploymentEndForm(forms.Form):
+    ended_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class AddressForm(forms.Form):
+    label = forms.CharField(max_length=30, required=False, initial="work")
+    street = forms.CharField(max_length=200, required=False)
+    city = forms.CharField(max_length=100, required=False)
+    region = forms.CharField(max_length=100, required=False)
+    postcode = forms.CharField(max_length=20, required=False)
+    country = forms.CharField(max_length=60, required=False)
 
 
 def identity_pairs(data: Any) -> list[tuple[str, str]]:

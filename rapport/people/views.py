@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -21,16 +22,22 @@ from rapport.core.http import AuthedRequest, int_param
 from rapport.core.pagination import Page
 from rapport.people import actions
 from rapport.people.forms import (
+    AddressForm,
+    EmploymentEndForm,
+    EmploymentForm,
     IdentityForm,
     OrganisationEditForm,
     OrganisationForm,
     PersonEditForm,
     PersonForm,
     RelationshipForm,
+    custom_text,
     identity_pairs,
     split_tags,
 )
 from rapport.people.models import (
+    Address,
+    Employment,
     Identity,
     IdentityKind,
     Organisation,
@@ -231,9 +238,41 @@ def person_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
         "history": history_for(person, limit=50),
         "identity_form": IdentityForm(),
         "relationship_form": RelationshipForm(user=user),
+        "employment_form": EmploymentForm(user=user, auto_id="emp_%s"),
+        "address_form": AddressForm(auto_id="addr_new_%s"),
+        "addresses": [
+            {"address": a, "form": AddressForm(initial=_address_initial(a), auto_id=f"addr{a.pk}_%s")}
+            for a in person.addresses.all()
+        ],
+        "custom_fields": custom_items(person.custom),
         "log_form": ActivityForm(user=user, initial={"kind": "note"}, hide_targets=True),
     }
     return render(request, "people/person_detail.html", context)
+
+
+def custom_items(custom: object) -> list[tuple[str, str]]:
+    """A record's custom fields for display, sorted by name. Passed as a list because a
+    template looking up `custom.items` would find a custom field called "items" first."""
+    if not isinstance(custom, dict):
+        return []
+    return sorted((str(k), custom_text(v)) for k, v in custom.items())
+
+
+def _address_initial(address: Address) -> dict[str, str]:
+    return {name: getattr(address, name) for name in actions.ADDRESS_FIELDS}
+
+
+def _form_error_message(form: Any) -> str:
+    return "; ".join(
+        (str(e) if name == "__all__" else f"{form.fields[name].label or name}: {e}")
+        for name, errs in form.errors.items()
+        for e in errs
+    )
+
+
+def _action_error_message(exc: ActionError) -> str:
+    details = [f"{name.replace('_', ' ')}: {m}" for name, msgs in exc.field_errors.items() for m in msgs]
+    return " ".join([exc.message, *details]) if details else exc.message
 
 
 def _person_for_write(request: AuthedRequest, pk: int) -> Person:
@@ -248,7 +287,10 @@ def person_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     def save(form: PersonEditForm, person: Person, version: int | None) -> None:
         with transaction.atomic():
             actions.person_update(
-                actor=request.user, person=person, data=form.person_data(), expected_version=version
+                actor=request.user,
+                person=person,
+                data={**form.person_data(), **form.custom_data()},
+                expected_version=version,
             )
             actions.tags_set(obj=person, names=split_tags(form.cleaned_data["tags"]))
 
@@ -257,7 +299,7 @@ def person_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
         _person_for_write(request, pk),
         PERSON_PAGES,
         form_class=PersonEditForm,
-        form_kwargs=lambda _: {"user": request.user},
+        form_kwargs=lambda p: {"user": request.user, "custom_initial": p.custom},
         initial_for=PersonForm.initial_for,
         save=save,
         reload=lambda: person_detail(user=request.user, person_id=pk),
@@ -323,6 +365,125 @@ def relationship_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
             messages.error(request, exc.message)
     else:
         messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
+    return redirect("person-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def relationship_remove_view(request: AuthedRequest, pk: int, rel_id: int) -> HttpResponse:
+    """Either direction may be removed from a person one may change, as long as the person at
+    the other end is visible (the page only lists those)."""
+    person = _person_for_write(request, pk)
+    rel = (
+        Relationship.objects.filter(pk=rel_id)
+        .filter(Q(from_person=person) | Q(to_person=person))
+        .select_related("from_person", "to_person")
+        .first()
+    )
+    if rel is None:
+        raise Http404("Not found")
+    other = rel.to_person if rel.from_person_id == person.pk else rel.from_person
+    if not can_see(request.user, other):
+        raise Http404("Not found")
+    actions.relationship_remove(actor=request.user, relationship=rel)
+    messages.success(request, "Relationship removed.")
+    return redirect("person-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def employment_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
+    person = _person_for_write(request, pk)
+    form = EmploymentForm(request.POST, user=request.user)
+    if form.is_valid():
+        try:
+            actions.employment_add(actor=request.user, person=person, **form.cleaned_data)
+            messages.success(request, "Employment added.")
+        except ActionError as exc:
+            messages.error(request, _action_error_message(exc))
+    else:
+        messages.error(request, _form_error_message(form))
+    return redirect("person-detail", pk=pk)
+
+
+def _employment_for_write(request: AuthedRequest, person: Person, employment_id: int) -> Employment:
+    employment = (
+        Employment.objects.filter(person=person, pk=employment_id).select_related("organisation").first()
+    )
+    # The page leaves out jobs at organisations the user cannot see; so does every write.
+    if employment is None or not can_see(request.user, employment.organisation):
+        raise Http404("Not found")
+    employment.person = person
+    return employment
+
+
+@login_required
+@require_POST
+def employment_end_view(request: AuthedRequest, pk: int, employment_id: int) -> HttpResponse:
+    person = _person_for_write(request, pk)
+    employment = _employment_for_write(request, person, employment_id)
+    form = EmploymentEndForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.employment_end(
+                actor=request.user, employment=employment, ended_on=form.cleaned_data["ended_on"]
+            )
+            messages.success(request, "Employment ended.")
+        except ActionError as exc:
+            messages.error(request, _action_error_message(exc))
+    else:
+        messages.error(request, _form_error_message(form))
+    return redirect("person-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def address_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
+    person = _person_for_write(request, pk)
+    form = AddressForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.address_add(actor=request.user, person=person, data=form.cleaned_data)
+            messages.success(request, "Address added.")
+        except ActionError as exc:
+            messages.error(request, _action_error_message(exc))
+    else:
+        messages.error(request, _form_error_message(form))
+    return redirect("person-detail", pk=pk)
+
+
+def _address_for_write(person: Person, address_id: int) -> Address:
+    address = Address.objects.filter(person=person, pk=address_id).first()
+    if address is None:
+        raise Http404("Not found")
+    address.person = person
+    return address
+
+
+@login_required
+@require_POST
+def address_edit_view(request: AuthedRequest, pk: int, address_id: int) -> HttpResponse:
+    person = _person_for_write(request, pk)
+    address = _address_for_write(person, address_id)
+    form = AddressForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.address_update(actor=request.user, address=address, data=form.cleaned_data)
+            messages.success(request, "Address saved.")
+        except ActionError as exc:
+            messages.error(request, _action_error_message(exc))
+    else:
+        messages.error(request, _form_error_message(form))
+    return redirect("person-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def address_remove_view(request: AuthedRequest, pk: int, address_id: int) -> HttpResponse:
+    person = _person_for_write(request, pk)
+    address = _address_for_write(person, address_id)
+    actions.address_remove(actor=request.user, address=address)
+    messages.success(request, "Address removed.")
     return redirect("person-detail", pk=pk)
 
 
@@ -463,6 +624,7 @@ def organisation_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
         "order_form": OrderForm() if Product.objects.filter(active=True).exists() else None,
         "timeline": tl,
         "history": history_for(org, limit=50),
+        "custom_fields": custom_items(org.custom),
         "log_form": ActivityForm(user=user, initial={"kind": "note"}, hide_targets=True),
     }
     return render(request, "people/organisation_detail.html", context)
@@ -480,7 +642,10 @@ def organisation_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     def save(form: OrganisationEditForm, org: Organisation, version: int | None) -> None:
         with transaction.atomic():
             actions.organisation_update(
-                actor=request.user, org=org, data=form.org_data(), expected_version=version
+                actor=request.user,
+                org=org,
+                data={**form.org_data(), **form.custom_data()},
+                expected_version=version,
             )
             actions.organisation_domains_set(
                 actor=request.user, org=org, domains=_domains(form.cleaned_data["domains"])
@@ -492,7 +657,7 @@ def organisation_edit_view(request: AuthedRequest, pk: int) -> HttpResponse:
         _org_for_write(request, pk),
         ORG_PAGES,
         form_class=OrganisationEditForm,
-        form_kwargs=lambda _: {"user": request.user},
+        form_kwargs=lambda o: {"user": request.user, "custom_initial": o.custom},
         initial_for=OrganisationForm.initial_for,
         save=save,
         reload=lambda: organisation_detail(user=request.user, org_id=pk),
