@@ -111,6 +111,14 @@ class ParticipantForm(forms.Form):
         return resolve_person(self.user, self.cleaned_data.get("person", ""))
 
 
+class ProductForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    sku = forms.CharField(max_length=60, label="SKU", help_text="Your article number; cannot change later.")
+    price = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"), initial=Decimal("0"))
+    currency = forms.CharField(max_length=3, min_length=3, initial="EUR")
+    is_subscription = forms.BooleanField(required=False, label="Subscription")
+
+
 class MoveForm(forms.Form):
     stage = forms.ModelChoiceField(queryset=Stage.objects.select_related("pipeline"))
     version = forms.IntegerField(required=False, min_value=1)

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.html import format_html_join
@@ -32,8 +32,9 @@ from rapport.sales.forms import (
     OrderForm,
     ParticipantForm,
     PipelineForm,
+    ProductForm,
 )
-from rapport.sales.models import Deal, DealStatus, Pipeline
+from rapport.sales.models import Deal, DealParticipant, DealStatus, Pipeline, Product
 from rapport.sales.selectors import DEAL_SORTS, DealFilters, deal_detail, deal_list, forecast, pipeline_board
 from rapport.web.charts import Series, bar_chart
 from rapport.web.editing import RecordPages, delete_page, edit_page, require_writer
@@ -218,6 +219,22 @@ def participant_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return redirect("deal-detail", pk=pk)
 
 
+@login_required
+@require_POST
+def participant_remove_view(request: AuthedRequest, pk: int, person_id: int) -> HttpResponse:
+    deal = _deal_for_write(request, pk)
+    participant = (
+        DealParticipant.objects.filter(deal=deal, person_id=person_id).select_related("person").first()
+    )
+    # The page lists only participants the user can see; a hidden one is not there to remove.
+    if participant is None or not can_see(request.user, participant.person):
+        raise Http404("Not found")
+    participant.deal = deal
+    actions.deal_participant_remove(actor=request.user, participant=participant)
+    messages.success(request, "Participant removed.")
+    return redirect("deal-detail", pk=pk)
+
+
 def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
@@ -399,6 +416,58 @@ def pipeline_settings_view(request: AuthedRequest) -> HttpResponse:
         "pipelines": list(Pipeline.objects.prefetch_related("stages")),
     }
     return render(request, "sales/pipeline_settings.html", context, status=400 if form.errors else 200)
+
+
+# --- product catalogue ------------------------------------------------------------------
+
+
+def _manages_catalogue(user: User) -> bool:
+    return user.can_write and (user.is_admin or user.role == Role.MANAGER)
+
+
+@login_required
+def product_list_view(request: AuthedRequest) -> HttpResponse:
+    """Everyone sees the catalogue (orders name its products); managers and admins add
+    products and deactivate or reactivate them."""
+    manager = _manages_catalogue(request.user)
+    form = ProductForm()
+    if request.method == "POST":
+        if not manager:
+            raise PermissionDenied("Only managers and admins manage the product catalogue.")
+        form = ProductForm(request.POST)
+        if form.is_valid():
+            try:
+                product = actions.product_create(actor=request.user, **form.cleaned_data)
+            except ActionError as exc:
+                apply_action_error(form, exc)
+            else:
+                messages.success(request, f"Added product {product.name}.")
+                return redirect("product-list")
+    context = {
+        "nav": "pipeline",
+        "products": list(Product.objects.order_by("-active", "name", "id")[:1000]),
+        "form": form if manager else None,
+        "can_manage": manager,
+    }
+    return render(request, "sales/product_list.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def product_active_view(request: AuthedRequest, pk: int) -> HttpResponse:
+    if not _manages_catalogue(request.user):
+        raise PermissionDenied("Only managers and admins manage the product catalogue.")
+    product = Product.objects.filter(pk=pk).first()
+    if product is None:
+        raise Http404("Not found")
+    active = request.POST.get("active") == "1"
+    try:
+        actions.product_update(actor=request.user, product=product, data={"active": active})
+    except ActionError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{product.name} is {'active' if active else 'deactivated'}.")
+    return redirect("product-list")
 
 
 # --- installed base ---------------------------------------------------------------------
