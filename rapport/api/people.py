@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
+from django.http import Http404
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
@@ -15,7 +16,13 @@ from pydantic import Field
 from rapport.api.common import delete_record, patch_fields, selector_page
 from rapport.api.pagination import PageParams, page_schema
 from rapport.api.schemas import (
+    AddressIn,
+    AddressOut,
+    AddressPatch,
     Chars,
+    EmploymentEnd,
+    EmploymentIn,
+    EmploymentOut,
     Id,
     IdentityIn,
     IdentityOut,
@@ -47,6 +54,8 @@ from rapport.core.http import ApiRequest
 from rapport.people import actions
 from rapport.people.identities import IdentityError, normalise
 from rapport.people.models import (
+    Address,
+    Employment,
     Identity,
     Organisation,
     OrganisationDomain,
@@ -71,18 +80,6 @@ router = Router()
 
 PersonPage = page_schema("PersonPage", PersonOut)
 OrganisationPage = page_schema("OrganisationPage", OrganisationOut)
-
-
-def _custom_update(*, actor: Any, record: Any, custom: dict[str, Any]) -> None:
-    # The update actions do not take `custom`; it is applied in the same transaction, after
-    # the action has checked the version, and audited like any other change.
-    if custom == record.custom:
-        return
-    type(record).objects.filter(pk=record.pk).update(custom=custom)
-    audit_record(
-        actor=actor, obj=record, action=AuditEntry.Action.UPDATE, changes={"custom": [record.custom, custom]}
-    )
-    record.custom = custom
 
 
 # ---------------------------------------------------------------- people
@@ -196,7 +193,6 @@ def update_person(
     user = require_writer(request)
     data = patch_fields(payload, nullable={"organisation", "owner", "team", "visibility"})
     tags = data.pop("tags", None)
-    custom = data.pop("custom", None)
     with transaction.atomic():
         person = get_editable(Person, user, person_id, people_visible(user).select_for_update())
         if "organisation" in data:
@@ -211,8 +207,6 @@ def update_person(
         )
         if tags is not None:
             actions.tags_set(obj=person, names=tags)
-        if custom is not None:
-            _custom_update(actor=user, record=person, custom=custom)
     return _person_out(user, person.pk)
 
 
@@ -309,6 +303,145 @@ def add_relationship(request: ApiRequest, person_id: int, payload: RelationshipI
             "created_at": rel.created_at,
         },
     )
+
+
+@router.delete("/people/{person_id}/relationships/{rel_id}", response={204: None}, tags=["People"])
+def remove_relationship(request: ApiRequest, person_id: int, rel_id: int) -> Status[None]:
+    """Either direction, as listed for this person; the other person must be visible."""
+    user = require_writer(request)
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user))
+        rel = (
+            Relationship.objects.filter(pk=rel_id)
+            .filter(Q(from_person=person) | Q(to_person=person))
+            .select_related("from_person", "to_person")
+            .first()
+        )
+        if rel is None:
+            raise Http404("Not found")
+        other_id = rel.to_person_id if rel.from_person_id == person.pk else rel.from_person_id
+        if not people_visible(user).filter(pk=other_id).exists():
+            raise Http404("Not found")
+        actions.relationship_remove(actor=user, relationship=rel)
+    return Status(204, None)
+
+
+def _employment_out(e: Employment) -> dict[str, Any]:
+    return {
+        "id": e.pk,
+        "organisation": {"id": e.organisation_id, "name": e.organisation.name},
+        "title": e.title,
+        "started_on": e.started_on,
+        "ended_on": e.ended_on,
+        "is_current": e.is_current,
+    }
+
+
+@router.get("/people/{person_id}/employments", response=list[EmploymentOut], tags=["People"])
+def list_employments(request: ApiRequest, person_id: int) -> list[dict[str, Any]]:
+    """Jobs at organisations the caller may see; current ones first."""
+    user = request.auth
+    person = get_visible(Person, user, person_id, people_visible(user))
+    jobs = list(
+        Employment.objects.filter(person=person, organisation__in=organisations_visible(user)).select_related(
+            "organisation"
+        )[:200]
+    )
+    return [_employment_out(e) for e in jobs]
+
+
+@router.post("/people/{person_id}/employments", response={201: EmploymentOut}, tags=["People"])
+def add_employment(request: ApiRequest, person_id: int, payload: EmploymentIn) -> Status[dict[str, Any]]:
+    user = require_writer(request)
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user))
+        org = lookup(organisations_visible(user), payload.organisation, "organisation", "organisation")
+        employment = actions.employment_add(
+            actor=user,
+            person=person,
+            organisation=org,
+            title=payload.title,
+            started_on=payload.started_on,
+            ended_on=payload.ended_on,
+        )
+    return Status(201, _employment_out(employment))
+
+
+def _employment_for_write(user: Any, person: Person, employment_id: int) -> Employment:
+    employment = (
+        Employment.objects.filter(
+            person=person, pk=employment_id, organisation__in=organisations_visible(user)
+        )
+        .select_related("organisation")
+        .first()
+    )
+    if employment is None:
+        raise Http404("Not found")
+    employment.person = person
+    return employment
+
+
+@router.post("/people/{person_id}/employments/{employment_id}/end", response=EmploymentOut, tags=["People"])
+def end_employment(
+    request: ApiRequest, person_id: int, employment_id: int, payload: EmploymentEnd
+) -> dict[str, Any]:
+    user = require_writer(request)
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user))
+        employment = _employment_for_write(user, person, employment_id)
+        employment = actions.employment_end(actor=user, employment=employment, ended_on=payload.ended_on)
+    return _employment_out(employment)
+
+
+def _address_out(a: Address) -> dict[str, Any]:
+    return {name: getattr(a, name) for name in ["id", *actions.ADDRESS_FIELDS]}
+
+
+@router.get("/people/{person_id}/addresses", response=list[AddressOut], tags=["People"])
+def list_addresses(request: ApiRequest, person_id: int) -> list[dict[str, Any]]:
+    user = request.auth
+    person = get_visible(Person, user, person_id, people_visible(user))
+    return [_address_out(a) for a in Address.objects.filter(person=person).order_by("id")[:200]]
+
+
+@router.post("/people/{person_id}/addresses", response={201: AddressOut}, tags=["People"])
+def add_address(request: ApiRequest, person_id: int, payload: AddressIn) -> Status[dict[str, Any]]:
+    user = require_writer(request)
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user))
+        address = actions.address_add(actor=user, person=person, data=payload.model_dump())
+    return Status(201, _address_out(address))
+
+
+def _address_for_write(person: Person, address_id: int) -> Address:
+    address = Address.objects.filter(person=person, pk=address_id).first()
+    if address is None:
+        raise Http404("Not found")
+    address.person = person
+    return address
+
+
+@router.patch("/people/{person_id}/addresses/{address_id}", response=AddressOut, tags=["People"])
+def update_address(
+    request: ApiRequest, person_id: int, address_id: int, payload: AddressPatch
+) -> dict[str, Any]:
+    user = require_writer(request)
+    data = patch_fields(payload, nullable=set(), access=())
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user))
+        address = actions.address_update(
+            actor=user, address=_address_for_write(person, address_id), data=data
+        )
+    return _address_out(address)
+
+
+@router.delete("/people/{person_id}/addresses/{address_id}", response={204: None}, tags=["People"])
+def remove_address(request: ApiRequest, person_id: int, address_id: int) -> Status[None]:
+    user = require_writer(request)
+    with transaction.atomic():
+        person = get_editable(Person, user, person_id, people_visible(user))
+        actions.address_remove(actor=user, address=_address_for_write(person, address_id))
+    return Status(204, None)
 
 
 # ---------------------------------------------------------------- organisations
@@ -432,7 +565,6 @@ def update_organisation(
     user = require_writer(request)
     data = patch_fields(payload, nullable={"employees", "parent", "owner", "team", "visibility"})
     tags = data.pop("tags", None)
-    custom = data.pop("custom", None)
     domains = data.pop("domains", None)
     with transaction.atomic():
         org = get_editable(Organisation, user, org_id, organisations_visible(user).select_for_update())
@@ -449,8 +581,6 @@ def update_organisation(
             _domains_set(actor=user, org=org, domains=_clean_domains(domains))
         if tags is not None:
             actions.tags_set(obj=org, names=tags)
-        if custom is not None:
-            _custom_update(actor=user, record=org, custom=custom)
     return _org_out(user, org.pk)
 
 

@@ -31,6 +31,7 @@ from rapport.api.schemas import (
     PipelineOut,
     ProductIn,
     ProductOut,
+    ProductPatch,
     StageIn,
     StageOut,
     access_kwargs,
@@ -321,13 +322,8 @@ def remove_participant(request: ApiRequest, deal_id: int, person_id: int) -> Sta
         )
         if participant is None:
             raise Http404("Not found")
-        audit_record(
-            actor=user,
-            obj=deal,
-            action=AuditEntry.Action.UPDATE,
-            changes={"participant": [f"{participant.person} ({participant.role})", None]},
-        )
-        participant.delete()
+        participant.deal = deal
+        actions.deal_participant_remove(actor=user, participant=participant)
     return Status(204, None)
 
 
@@ -378,6 +374,20 @@ def create_product(request: ApiRequest, payload: ProductIn) -> Status[dict[str, 
         is_subscription=payload.is_subscription,
     )
     return Status(201, _product_out(product))
+
+
+@router.patch("/products/{product_id}", response=ProductOut, tags=["Products"])
+def update_product(request: ApiRequest, product_id: int, payload: ProductPatch) -> dict[str, Any]:
+    """Managers and admins only. `active: false` deactivates a product: its orders stay, new
+    orders cannot use it. The SKU cannot change."""
+    user = _require_manager(request)
+    data = patch_fields(payload, nullable=set(), access=())
+    with transaction.atomic():
+        product = Product.objects.select_for_update().filter(pk=product_id).first()
+        if product is None:
+            raise Http404("Not found")
+        product = actions.product_update(actor=user, product=product, data=data)
+    return _product_out(product)
 
 
 def _orders_out(user: Any, orders: list[Order]) -> list[dict[str, Any]]:

@@ -240,6 +240,54 @@ class RelationshipOut(Schema):
     created_at: dt.datetime
 
 
+class EmploymentIn(InputSchema):
+    organisation: Id
+    title: Annotated[str, Chars(150)] = ""
+    started_on: Date | None = None
+    ended_on: Date | None = Field(None, description="Empty: works there now.")
+
+
+class EmploymentEnd(InputSchema):
+    ended_on: Date | None = Field(None, description="Empty: today.")
+
+
+class EmploymentOut(Schema):
+    id: int
+    organisation: Ref
+    title: str
+    started_on: dt.date | None
+    ended_on: dt.date | None
+    is_current: bool
+
+
+class AddressIn(InputSchema):
+    label: Annotated[str, Chars(30)] = "work"
+    street: Annotated[str, Chars(200)] = ""
+    city: Annotated[str, Chars(100)] = ""
+    region: Annotated[str, Chars(100)] = ""
+    postcode: Annotated[str, Chars(20)] = ""
+    country: Annotated[str, Chars(60)] = ""
+
+
+class AddressPatch(InputSchema):
+    label: Annotated[str, Chars(30)] | None = None
+    street: Annotated[str, Chars(200)] | None = None
+    city: Annotated[str, Chars(100)] | None = None
+    region: Annotated[str, Chars(100)] | None = None
+    postcode: Annotated[str, Chars(20)] | None = None
+    country: Annotated[str, Chars(60)] | None = None
+
+
+class AddressOut(Schema):
+    id: int
+    label: str
+    street: str
+    city: str
+    region: str
+    postcode: str
+    country: str
+
+
 # ---------------------------------------------------------------- organisations
 
 
@@ -388,6 +436,14 @@ class ProductIn(InputSchema):
     price: Amount = Decimal("0")
     currency: Annotated[str, Chars(3)] = "EUR"
     is_subscription: bool = False
+
+
+class ProductPatch(InputSchema):
+    name: Annotated[str, Chars(200)] | None = None
+    price: Amount | None = None
+    currency: Annotated[str, Chars(3)] | None = None
+    is_subscription: bool | None = None
+    active: bool | None = None
 
 
 class ProductOut(Schema):
