@@ -76,6 +76,30 @@ class BoardColumn:
     weighted: Decimal
 
 
+BOARD_CARD_FIELDS = (
+    "name",
+    "amount",
+    "currency",
+    "version",
+    "stage_id",
+    "pipeline_id",
+    "status",
+    "expected_close",
+    "owner_id",
+    "team_id",
+    "visibility",
+    "organisation__id",
+    "organisation__name",
+    "organisation__owner_id",
+    "organisation__team_id",
+    "organisation__visibility",
+    "owner__id",
+    "owner__username",
+    "owner__first_name",
+    "owner__last_name",
+)
+
+
 def pipeline_board(
     *, user: User, pipeline: Pipeline, per_stage: int = 30, owner_id: int | None = None
 ) -> list[BoardColumn]:
@@ -95,6 +119,8 @@ def pipeline_board(
             # index serve the order instead of sorting every deal of the stage.
             base.filter(stage=stage, status=stage.deal_status)
             .select_related("organisation", "owner")
+            # A card needs a dozen columns; loading whole rows was half the board's time.
+            .only(*BOARD_CARD_FIELDS)
             .order_by("-amount", "-id")[:per_stage]
         )
         for d in deals:
