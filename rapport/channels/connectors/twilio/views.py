@@ -16,6 +16,7 @@ Twilio signs the URL it called, so behind a proxy set `settings.public_url` on t
 (e.g. `https://crm.example.com`) and it is used instead of the request's host."""
 
 import logging
+from collections.abc import Callable
 from xml.sax.saxutils import escape, quoteattr
 
 from django.db import DatabaseError, transaction
@@ -32,6 +33,9 @@ from rapport.channels.models import Channel, ChannelStatus
 from rapport.conversations.models import Delivery, Direction, Message
 
 log = logging.getLogger(__name__)
+
+# An endpoint's answer once the callback is safely stored.
+Reply = Callable[[HttpRequest, Channel], HttpResponse]
 
 DELIVERED = getattr(Delivery, "DELIVERED", Delivery.SENT)
 SMS_STATUS = {
@@ -57,8 +61,9 @@ def signed_url(request: HttpRequest, channel: Channel) -> str:
     return request.build_absolute_uri()
 
 
-def _store(request: HttpRequest, channel_id: int, kind: str, event: str):
-    """(channel, payload, created) or an error response."""
+def _store(request: HttpRequest, channel_id: int, kind: str, event: str) -> Channel | HttpResponse:
+    """The channel once the signed request is stored as `event` (and, the first time, queued
+    for processing), or else the error response."""
     if request.method != "POST":
         return answer(405, "POST only.")
     if too_large(request):
@@ -88,29 +93,33 @@ def _store(request: HttpRequest, channel_id: int, kind: str, event: str):
     headers = {"X-Rapport-Event": event, "Content-Type": request.headers.get("Content-Type", "")[:200]}
     with transaction.atomic():
         payload, created = payload_store(channel=channel, body=body, headers=headers, delivery_id=delivery)
-    return channel, payload, created
-
-
-def _guarded(fn):
-    @csrf_exempt
-    def view(request: HttpRequest, channel_id: int) -> HttpResponse:
-        try:
-            return fn(request, channel_id)
-        except DatabaseError:
-            log.exception("twilio channel %s: database unavailable; asking Twilio to retry", channel_id)
-            return answer(503, "Temporarily unavailable; retry later.")
-
-    return view
-
-
-@_guarded
-def sms(request: HttpRequest, channel_id: int) -> HttpResponse:
-    stored = _store(request, channel_id, "sms", "sms")
-    if isinstance(stored, HttpResponse):
-        return stored
-    channel, payload, created = stored
     if created:
         enqueue_processing(payload)
+    return channel
+
+
+def _webhook(kind: str, event: str) -> Callable[[Reply], Callable[[HttpRequest, int], HttpResponse]]:
+    """A Twilio endpoint for channels of `kind`: `reply(request, channel)` answers only once
+    the request is stored (`_store`). A database outage asks Twilio to retry rather than
+    losing the callback."""
+
+    def wrap(reply: Reply) -> Callable[[HttpRequest, int], HttpResponse]:
+        @csrf_exempt
+        def view(request: HttpRequest, channel_id: int) -> HttpResponse:
+            try:
+                stored = _store(request, channel_id, kind, event)
+                return stored if isinstance(stored, HttpResponse) else reply(request, stored)
+            except DatabaseError:
+                log.exception("twilio channel %s: database unavailable; asking Twilio to retry", channel_id)
+                return answer(503, "Temporarily unavailable; retry later.")
+
+        return view
+
+    return wrap
+
+
+@_webhook("sms", "sms")
+def sms(request: HttpRequest, channel: Channel) -> HttpResponse:
     return twiml()
 
 
@@ -129,14 +138,8 @@ def apply_sms_status(channel: Channel, sid: str, status: str, error: str) -> int
     )
 
 
-@_guarded
-def sms_status(request: HttpRequest, channel_id: int) -> HttpResponse:
-    stored = _store(request, channel_id, "sms", "sms.status")
-    if isinstance(stored, HttpResponse):
-        return stored
-    channel, payload, created = stored
-    if created:
-        enqueue_processing(payload)
+@_webhook("sms", "sms.status")
+def sms_status(request: HttpRequest, channel: Channel) -> HttpResponse:
     apply_sms_status(
         channel,
         request.POST.get("MessageSid", ""),
@@ -146,14 +149,8 @@ def sms_status(request: HttpRequest, channel_id: int) -> HttpResponse:
     return twiml()
 
 
-@_guarded
-def call(request: HttpRequest, channel_id: int) -> HttpResponse:
-    stored = _store(request, channel_id, "phone", "call")
-    if isinstance(stored, HttpResponse):
-        return stored
-    channel, payload, created = stored
-    if created:
-        enqueue_processing(payload)
+@_webhook("phone", "call")
+def call(request: HttpRequest, channel: Channel) -> HttpResponse:
     settings = channel.settings or {}
     forward = str(settings.get("forward_to", ""))
     if forward:
@@ -173,12 +170,6 @@ def call(request: HttpRequest, channel_id: int) -> HttpResponse:
     return twiml(f'<Say>{escape(greeting)}</Say><Record maxLength={quoteattr("120")} playBeep="true"/>')
 
 
-@_guarded
-def call_status(request: HttpRequest, channel_id: int) -> HttpResponse:
-    stored = _store(request, channel_id, "phone", "call.status")
-    if isinstance(stored, HttpResponse):
-        return stored
-    channel, payload, created = stored
-    if created:
-        enqueue_processing(payload)
+@_webhook("phone", "call.status")
+def call_status(request: HttpRequest, channel: Channel) -> HttpResponse:
     return twiml()
