@@ -59,7 +59,7 @@ from rapport.people.selectors import (
 )
 from rapport.sales.models import DealParticipant, Order, Product
 from rapport.sales.selectors import deals_visible
-from rapport.web.editing import RecordPages, delete_page, edit_page, require_writer
+from rapport.web.editing import RecordPages, act_on_post, delete_page, edit_page, require_writer
 from rapport.web.forms import apply_action_error, lookup_label
 from rapport.web.listing import bool_param, owner_choices, owner_param, query_without
 from rapport.web.timeline import timeline_for
@@ -262,19 +262,6 @@ def _address_initial(address: Address) -> dict[str, str]:
     return {name: getattr(address, name) for name in actions.ADDRESS_FIELDS}
 
 
-def _form_error_message(form: Any) -> str:
-    return "; ".join(
-        (str(e) if name == "__all__" else f"{form.fields[name].label or name}: {e}")
-        for name, errs in form.errors.items()
-        for e in errs
-    )
-
-
-def _action_error_message(exc: ActionError) -> str:
-    details = [f"{name.replace('_', ' ')}: {m}" for name, msgs in exc.field_errors.items() for m in msgs]
-    return " ".join([exc.message, *details]) if details else exc.message
-
-
 def _person_for_write(request: AuthedRequest, pk: int) -> Person:
     person = person_detail(user=request.user, person_id=pk)
     if not can_edit(request.user, person):
@@ -322,15 +309,12 @@ def person_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def identity_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = _person_for_write(request, pk)
-    form = IdentityForm(request.POST)
-    if form.is_valid():
-        try:
-            actions.identity_add(actor=request.user, person=person, **form.cleaned_data)
-            messages.success(request, "Added.")
-        except ActionError as exc:
-            messages.error(request, exc.message)
-    else:
-        messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
+    act_on_post(
+        request,
+        IdentityForm(request.POST),
+        lambda data: actions.identity_add(actor=request.user, person=person, **data),
+        "Added.",
+    )
     return redirect("person-detail", pk=pk)
 
 
@@ -350,21 +334,18 @@ def identity_remove_view(request: AuthedRequest, pk: int, identity_id: int) -> H
 @require_POST
 def relationship_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = _person_for_write(request, pk)
-    form = RelationshipForm(request.POST, user=request.user)
-    if form.is_valid():
-        try:
-            actions.relationship_add(
-                actor=request.user,
-                from_person=person,
-                to_person=form.cleaned_data["other"],
-                kind=form.cleaned_data["kind"],
-                strength=form.cleaned_data["strength"],
-            )
-            messages.success(request, "Relationship added.")
-        except ActionError as exc:
-            messages.error(request, exc.message)
-    else:
-        messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
+    act_on_post(
+        request,
+        RelationshipForm(request.POST, user=request.user),
+        lambda data: actions.relationship_add(
+            actor=request.user,
+            from_person=person,
+            to_person=data["other"],
+            kind=data["kind"],
+            strength=data["strength"],
+        ),
+        "Relationship added.",
+    )
     return redirect("person-detail", pk=pk)
 
 
@@ -394,15 +375,13 @@ def relationship_remove_view(request: AuthedRequest, pk: int, rel_id: int) -> Ht
 @require_POST
 def employment_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = _person_for_write(request, pk)
-    form = EmploymentForm(request.POST, user=request.user)
-    if form.is_valid():
-        try:
-            actions.employment_add(actor=request.user, person=person, **form.cleaned_data)
-            messages.success(request, "Employment added.")
-        except ActionError as exc:
-            messages.error(request, _action_error_message(exc))
-    else:
-        messages.error(request, _form_error_message(form))
+    act_on_post(
+        request,
+        EmploymentForm(request.POST, user=request.user),
+        lambda data: actions.employment_add(actor=request.user, person=person, **data),
+        "Employment added.",
+        detailed=True,
+    )
     return redirect("person-detail", pk=pk)
 
 
@@ -422,17 +401,15 @@ def _employment_for_write(request: AuthedRequest, person: Person, employment_id:
 def employment_end_view(request: AuthedRequest, pk: int, employment_id: int) -> HttpResponse:
     person = _person_for_write(request, pk)
     employment = _employment_for_write(request, person, employment_id)
-    form = EmploymentEndForm(request.POST)
-    if form.is_valid():
-        try:
-            actions.employment_end(
-                actor=request.user, employment=employment, ended_on=form.cleaned_data["ended_on"]
-            )
-            messages.success(request, "Employment ended.")
-        except ActionError as exc:
-            messages.error(request, _action_error_message(exc))
-    else:
-        messages.error(request, _form_error_message(form))
+    act_on_post(
+        request,
+        EmploymentEndForm(request.POST),
+        lambda data: actions.employment_end(
+            actor=request.user, employment=employment, ended_on=data["ended_on"]
+        ),
+        "Employment ended.",
+        detailed=True,
+    )
     return redirect("person-detail", pk=pk)
 
 
@@ -440,15 +417,13 @@ def employment_end_view(request: AuthedRequest, pk: int, employment_id: int) -> 
 @require_POST
 def address_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     person = _person_for_write(request, pk)
-    form = AddressForm(request.POST)
-    if form.is_valid():
-        try:
-            actions.address_add(actor=request.user, person=person, data=form.cleaned_data)
-            messages.success(request, "Address added.")
-        except ActionError as exc:
-            messages.error(request, _action_error_message(exc))
-    else:
-        messages.error(request, _form_error_message(form))
+    act_on_post(
+        request,
+        AddressForm(request.POST),
+        lambda data: actions.address_add(actor=request.user, person=person, data=data),
+        "Address added.",
+        detailed=True,
+    )
     return redirect("person-detail", pk=pk)
 
 
@@ -465,15 +440,13 @@ def _address_for_write(person: Person, address_id: int) -> Address:
 def address_edit_view(request: AuthedRequest, pk: int, address_id: int) -> HttpResponse:
     person = _person_for_write(request, pk)
     address = _address_for_write(person, address_id)
-    form = AddressForm(request.POST)
-    if form.is_valid():
-        try:
-            actions.address_update(actor=request.user, address=address, data=form.cleaned_data)
-            messages.success(request, "Address saved.")
-        except ActionError as exc:
-            messages.error(request, _action_error_message(exc))
-    else:
-        messages.error(request, _form_error_message(form))
+    act_on_post(
+        request,
+        AddressForm(request.POST),
+        lambda data: actions.address_update(actor=request.user, address=address, data=data),
+        "Address saved.",
+        detailed=True,
+    )
     return redirect("person-detail", pk=pk)
 
 

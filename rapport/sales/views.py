@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -37,7 +36,7 @@ from rapport.sales.forms import (
 from rapport.sales.models import Deal, DealParticipant, DealStatus, Pipeline, Product
 from rapport.sales.selectors import DEAL_SORTS, DealFilters, deal_detail, deal_list, forecast, pipeline_board
 from rapport.web.charts import Series, bar_chart
-from rapport.web.editing import RecordPages, delete_page, edit_page, require_writer
+from rapport.web.editing import RecordPages, act_on_post, delete_page, edit_page, require_writer
 from rapport.web.forms import apply_action_error, lookup_label
 from rapport.web.listing import owner_choices, owner_param, query_without
 from rapport.web.timeline import timeline_for
@@ -202,20 +201,14 @@ def deal_delete_view(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def participant_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     deal = _deal_for_write(request, pk)
-    form = ParticipantForm(request.POST, user=request.user)
-    if form.is_valid():
-        try:
-            actions.deal_participant_add(
-                actor=request.user,
-                deal=deal,
-                person=form.cleaned_data["person"],
-                role=form.cleaned_data["role"],
-            )
-            messages.success(request, "Participant added.")
-        except ActionError as exc:
-            messages.error(request, exc.message)
-    else:
-        messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
+    act_on_post(
+        request,
+        ParticipantForm(request.POST, user=request.user),
+        lambda data: actions.deal_participant_add(
+            actor=request.user, deal=deal, person=data["person"], role=data["role"]
+        ),
+        "Participant added.",
+    )
     return redirect("deal-detail", pk=pk)
 
 
@@ -479,23 +472,10 @@ def order_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     org = organisation_detail(user=request.user, org_id=pk)
     if not can_edit(request.user, org):
         raise PermissionDenied("You can see this organisation but not change it.")
-    form = OrderForm(request.POST)
-    if form.is_valid():
-        c = form.cleaned_data
-        try:
-            with transaction.atomic():
-                actions.order_create(
-                    actor=request.user,
-                    organisation=org,
-                    product=c["product"],
-                    quantity=c["quantity"],
-                    amount=c["amount"],
-                    started_on=c["started_on"],
-                    ends_on=c["ends_on"],
-                )
-            messages.success(request, "Order added.")
-        except ActionError as exc:
-            messages.error(request, exc.message)
-    else:
-        messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
+    act_on_post(
+        request,
+        OrderForm(request.POST),
+        lambda data: actions.order_create(actor=request.user, organisation=org, **data),
+        "Order added.",
+    )
     return redirect("organisation-detail", pk=pk)

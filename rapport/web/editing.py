@@ -20,7 +20,13 @@ from rapport.accounts.models import User
 from rapport.core.errors import ActionError, ConflictError
 from rapport.core.http import AuthedRequest
 from rapport.core.models import OwnedRecord
-from rapport.web.forms import apply_action_error, conflict_rows, rebound_with_version
+from rapport.web.forms import (
+    action_error_text,
+    apply_action_error,
+    conflict_rows,
+    form_errors_text,
+    rebound_with_version,
+)
 
 R = TypeVar("R", bound=OwnedRecord)
 F = TypeVar("F", bound=forms.Form)
@@ -106,3 +112,28 @@ def delete_page(
         "kind": pages.kind,
     }
     return render(request, "people/confirm_delete.html", context)
+
+
+def act_on_post(
+    request: AuthedRequest,
+    form: forms.Form,
+    act: Callable[[dict[str, Any]], object],
+    done: str,
+    *,
+    detailed: bool = False,
+) -> None:
+    """For a small form posted from a record's page, which then shows that page again: calls
+    `act(cleaned_data)` when the form is valid and says how it went in a message on top.
+    `detailed` names the fields in the error message (forms with several fields)."""
+    if not form.is_valid():
+        if detailed:
+            messages.error(request, form_errors_text(form))
+        else:
+            messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
+        return
+    try:
+        act(form.cleaned_data)
+    except ActionError as exc:
+        messages.error(request, action_error_text(exc) if detailed else exc.message)
+    else:
+        messages.success(request, done)

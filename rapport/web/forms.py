@@ -90,6 +90,21 @@ def apply_action_error(form: forms.Form, exc: ActionError) -> None:
             form.add_error(target, msg if target else f"{name.replace('_', ' ')}: {msg}")
 
 
+def form_errors_text(form: forms.Form) -> str:
+    """A form's errors in one line, each after its field's label, for a message."""
+    return "; ".join(
+        (str(e) if name == "__all__" else f"{form.fields[name].label or name}: {e}")
+        for name, errs in form.errors.items()
+        for e in errs
+    )
+
+
+def action_error_text(exc: ActionError) -> str:
+    """An action's refusal in one line, its field errors after the summary, for a message."""
+    details = [f"{name.replace('_', ' ')}: {m}" for name, msgs in exc.field_errors.items() for m in msgs]
+    return " ".join([exc.message, *details]) if details else exc.message
+
+
 def safe_next(request: HttpRequest, fallback: str) -> str:
     """A `next` URL only when it stays on this site (no open redirect)."""
     target = request.POST.get("next") or request.GET.get("next") or ""
