@@ -14,8 +14,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from rapport.activities.forms import ActivityForm
-from rapport.audit.actions import history_for
 from rapport.core.access import can_edit, can_see, visible
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest, int_param
@@ -59,10 +57,16 @@ from rapport.people.selectors import (
 )
 from rapport.sales.models import DealParticipant, Order, Product
 from rapport.sales.selectors import deals_visible
-from rapport.web.editing import RecordPages, act_on_post, delete_page, edit_page, require_writer
+from rapport.web.editing import (
+    RecordPages,
+    act_on_post,
+    delete_page,
+    edit_page,
+    record_page_context,
+    require_writer,
+)
 from rapport.web.forms import apply_action_error, lookup_label
 from rapport.web.listing import bool_param, owner_choices, owner_param, query_without
-from rapport.web.timeline import timeline_for
 
 PAGE_SIZE = 50
 
@@ -189,14 +193,17 @@ def person_create_view(request: AuthedRequest) -> HttpResponse:
     )
 
 
-def _merged_redirect(request: AuthedRequest, pk: int) -> HttpResponse | None:
+def _merged_redirect(
+    request: AuthedRequest, model: type[Person] | type[Organisation], pk: int, url_name: str
+) -> HttpResponse | None:
+    """A record merged into another is not found; its old address leads to the survivor."""
     survivor = (
-        visible(Person, request.user)
+        visible(model, request.user)
         .filter(pk=pk, merged_into__isnull=False)
         .values_list("merged_into_id", flat=True)
         .first()
     )
-    return redirect("person-detail", pk=survivor) if survivor else None
+    return redirect(url_name, pk=survivor) if survivor else None
 
 
 @login_required
@@ -205,10 +212,9 @@ def person_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
     try:
         person = person_detail(user=user, person_id=pk)
     except Http404:
-        if (response := _merged_redirect(request, pk)) is not None:
+        if (response := _merged_redirect(request, Person, pk, "person-detail")) is not None:
             return response
         raise
-    editable = can_edit(user, person)
     rels_out = Relationship.objects.filter(from_person=person).select_related("to_person")[:100]
     rels_in = Relationship.objects.filter(to_person=person).select_related("from_person")[:100]
     relationships = [
@@ -223,19 +229,15 @@ def person_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
         .order_by("-deal__created_at")[:50]
         if can_see(user, p.deal)
     ]
-    tl = timeline_for(user, request.GET.get("tl"), person_id=person.pk)
     context = {
         "nav": "people",
         "person": person,
+        **record_page_context(request, person, person_id=person.pk),
         "org_visible": person.organisation is not None and can_see(user, person.organisation),
-        "can_edit": editable,
-        "can_write": user.can_write,
         "identities": list(person.identities.all()),
         "employments": [e for e in person.employments.all() if can_see(user, e.organisation)],
         "relationships": relationships,
         "deal_roles": deal_roles,
-        "timeline": tl,
-        "history": history_for(person, limit=50),
         "identity_form": IdentityForm(),
         "relationship_form": RelationshipForm(user=user),
         "employment_form": EmploymentForm(user=user, auto_id="emp_%s"),
@@ -245,7 +247,6 @@ def person_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
             for a in person.addresses.all()
         ],
         "custom_fields": custom_items(person.custom),
-        "log_form": ActivityForm(user=user, initial={"kind": "note"}, hide_targets=True),
     }
     return render(request, "people/person_detail.html", context)
 
@@ -550,23 +551,13 @@ def organisation_create_view(request: AuthedRequest) -> HttpResponse:
     )
 
 
-def _merged_org_redirect(request: AuthedRequest, pk: int) -> HttpResponse | None:
-    survivor = (
-        visible(Organisation, request.user)
-        .filter(pk=pk, merged_into__isnull=False)
-        .values_list("merged_into_id", flat=True)
-        .first()
-    )
-    return redirect("organisation-detail", pk=survivor) if survivor else None
-
-
 @login_required
 def organisation_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
     user = request.user
     try:
         org = organisation_detail(user=user, org_id=pk)
     except Http404:
-        if (response := _merged_org_redirect(request, pk)) is not None:
+        if (response := _merged_redirect(request, Organisation, pk, "organisation-detail")) is not None:
             return response
         raise
     people = list(
@@ -581,24 +572,19 @@ def organisation_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
         .select_related("stage", "owner")
         .order_by("-created_at", "-id")[:50]
     )
-    tl = timeline_for(user, request.GET.get("tl"), organisation_id=org.pk)
     from rapport.sales.forms import OrderForm
 
     context = {
         "nav": "orgs",
         "org": org,
-        "can_edit": can_edit(user, org),
-        "can_write": user.can_write,
+        **record_page_context(request, org, organisation_id=org.pk),
         "subsidiaries": list(organisations_visible(user).filter(parent=org).order_by("name_key", "id")[:50]),
         "people": people,
         "more_people": more_people,
         "deals": deals,
         "orders": list(Order.objects.filter(organisation=org).select_related("product", "deal")[:100]),
         "order_form": OrderForm() if Product.objects.filter(active=True).exists() else None,
-        "timeline": tl,
-        "history": history_for(org, limit=50),
         "custom_fields": custom_items(org.custom),
-        "log_form": ActivityForm(user=user, initial={"kind": "note"}, hide_targets=True),
     }
     return render(request, "people/organisation_detail.html", context)
 

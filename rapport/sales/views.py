@@ -15,8 +15,6 @@ from django.utils.html import format_html_join
 from django.views.decorators.http import require_POST
 
 from rapport.accounts.models import Role, User
-from rapport.activities.forms import ActivityForm
-from rapport.audit.actions import history_for
 from rapport.core.access import can_edit, can_see
 from rapport.core.errors import ActionError, ConflictError
 from rapport.core.http import AuthedRequest, int_param
@@ -36,10 +34,16 @@ from rapport.sales.forms import (
 from rapport.sales.models import Deal, DealParticipant, DealStatus, Pipeline, Product
 from rapport.sales.selectors import DEAL_SORTS, DealFilters, deal_detail, deal_list, forecast, pipeline_board
 from rapport.web.charts import Series, bar_chart
-from rapport.web.editing import RecordPages, act_on_post, delete_page, edit_page, require_writer
+from rapport.web.editing import (
+    RecordPages,
+    act_on_post,
+    delete_page,
+    edit_page,
+    record_page_context,
+    require_writer,
+)
 from rapport.web.forms import apply_action_error, lookup_label
 from rapport.web.listing import owner_choices, owner_param, query_without
-from rapport.web.timeline import timeline_for
 
 # --- deals ------------------------------------------------------------------------------
 
@@ -143,20 +147,15 @@ def deal_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
     user = request.user
     deal = deal_detail(user=user, deal_id=pk)
     participants = [p for p in deal.participants.all() if can_see(user, p.person)]
-    tl = timeline_for(user, request.GET.get("tl"), deal_id=deal.pk)
-    editable = can_edit(user, deal)
+    shared = record_page_context(request, deal, deal_id=deal.pk)
     context = {
         "nav": "deals",
         "deal": deal,
-        "can_edit": editable,
-        "can_write": user.can_write,
+        **shared,
         "participants": participants,
         "organisation_visible": deal.organisation is not None and can_see(user, deal.organisation),
-        "stages": list(deal.pipeline.stages.order_by("position")) if editable else [],
-        "timeline": tl,
-        "history": history_for(deal, limit=50),
+        "stages": list(deal.pipeline.stages.order_by("position")) if shared["can_edit"] else [],
         "participant_form": ParticipantForm(user=user),
-        "log_form": ActivityForm(user=user, initial={"kind": "note"}, hide_targets=True),
     }
     return render(request, "sales/deal_detail.html", context)
 

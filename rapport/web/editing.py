@@ -1,4 +1,5 @@
-"""The edit and delete screens of owned records, written once.
+"""The parts of owned records' screens that are the same for every kind: what a record's page
+shows besides its fields, the edit and delete screens, small forms posted from a record's page.
 
 An edit form carries the version it was loaded at; the action refuses a stale save with
 `ConflictError`. The user then sees, field by field, what the other person saved next to what
@@ -7,7 +8,7 @@ save wins. Any other `ActionError` goes back onto the form next to its fields.""
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from django import forms
 from django.contrib import messages
@@ -17,6 +18,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from rapport.accounts.models import User
+from rapport.activities.forms import ActivityForm
+from rapport.audit.actions import history_for
+from rapport.core.access import can_edit
 from rapport.core.errors import ActionError, ConflictError
 from rapport.core.http import AuthedRequest
 from rapport.core.models import OwnedRecord
@@ -27,6 +31,7 @@ from rapport.web.forms import (
     form_errors_text,
     rebound_with_version,
 )
+from rapport.web.timeline import TimelineTarget, timeline_for
 
 R = TypeVar("R", bound=OwnedRecord)
 F = TypeVar("F", bound=forms.Form)
@@ -35,6 +40,21 @@ F = TypeVar("F", bound=forms.Form)
 def require_writer(user: User) -> None:
     if not user.can_write:
         raise PermissionDenied("Your role is read-only.")
+
+
+def record_page_context(
+    request: AuthedRequest, record: OwnedRecord, **target: Unpack[TimelineTarget]
+) -> dict[str, Any]:
+    """What every record's page shows besides its own fields: whether the user may change it,
+    its timeline (`target` names the record) with the box to log an activity, its history."""
+    user = request.user
+    return {
+        "can_edit": can_edit(user, record),
+        "can_write": user.can_write,
+        "timeline": timeline_for(user, request.GET.get("tl"), **target),
+        "history": history_for(record, limit=50),
+        "log_form": ActivityForm(user=user, initial={"kind": "note"}, hide_targets=True),
+    }
 
 
 @dataclass(frozen=True)
