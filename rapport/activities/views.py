@@ -3,7 +3,6 @@ detail, edit and ticking tasks off."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -17,8 +16,8 @@ from rapport.core.access import can_edit
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page, keyset_page
-from rapport.web.editing import RecordPages, delete_page, edit_page, require_writer
-from rapport.web.forms import apply_action_error, safe_next
+from rapport.web.editing import RecordPages, delete_page, edit_page, require_editable, require_writer
+from rapport.web.forms import act_on_form, safe_next
 from rapport.web.timeline import mark_visible_links
 
 ACTIVITY_PAGES = RecordPages(
@@ -72,14 +71,10 @@ def activity_create_view(request: AuthedRequest) -> HttpResponse:
     require_writer(request.user)
     if request.method == "POST":
         form = ActivityForm(request.POST, user=request.user)
-        if form.is_valid():
-            try:
-                activity = actions.activity_log(actor=request.user, **form.log_data())
-            except ActionError as exc:
-                apply_action_error(form, exc)
-            else:
-                messages.success(request, f"{activity.get_kind_display()} logged.")
-                return redirect(safe_next(request, f"/activities/{activity.pk}/"))
+        activity = act_on_form(form, lambda: actions.activity_log(actor=request.user, **form.log_data()))
+        if activity is not None:
+            messages.success(request, f"{activity.get_kind_display()} logged.")
+            return redirect(safe_next(request, f"/activities/{activity.pk}/"))
     else:
         kind = request.GET.get("kind", "note")
         initial = {
@@ -109,9 +104,7 @@ def activity_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
 
 def _activity_for_write(request: AuthedRequest, pk: int) -> Activity:
     activity = activity_detail(user=request.user, activity_id=pk)
-    if not can_edit(request.user, activity):
-        raise PermissionDenied("You can see this activity but not change it.")
-    return activity
+    return require_editable(request.user, activity, "You can see this activity but not change it.")
 
 
 @login_required

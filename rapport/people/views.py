@@ -7,14 +7,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from rapport.core.access import can_edit, can_see, visible
+from rapport.core.access import can_see, visible
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest, int_param
 from rapport.core.pagination import Page
@@ -63,9 +62,10 @@ from rapport.web.editing import (
     delete_page,
     edit_page,
     record_page_context,
+    require_editable,
     require_writer,
 )
-from rapport.web.forms import apply_action_error, lookup_label
+from rapport.web.forms import act_on_form, apply_action_error, lookup_label
 from rapport.web.listing import bool_param, owner_choices, owner_param, query_without
 
 PAGE_SIZE = 50
@@ -265,9 +265,7 @@ def _address_initial(address: Address) -> dict[str, str]:
 
 def _person_for_write(request: AuthedRequest, pk: int) -> Person:
     person = person_detail(user=request.user, person_id=pk)
-    if not can_edit(request.user, person):
-        raise PermissionDenied("You can see this person but not change them.")
-    return person
+    return require_editable(request.user, person, "You can see this person but not change them.")
 
 
 @login_required
@@ -528,19 +526,18 @@ def organisation_create_view(request: AuthedRequest) -> HttpResponse:
     require_writer(request.user)
     if request.method == "POST":
         form = OrganisationForm(request.POST, user=request.user)
-        if form.is_valid():
-            try:
-                org = actions.organisation_create(
-                    actor=request.user,
-                    domains=_domains(form.cleaned_data["domains"]),
-                    tags=split_tags(form.cleaned_data["tags"]),
-                    **form.org_data(),
-                )
-            except ActionError as exc:
-                apply_action_error(form, exc)
-            else:
-                messages.success(request, f"Added {org.name}.")
-                return redirect("organisation-detail", pk=org.pk)
+        org = act_on_form(
+            form,
+            lambda: actions.organisation_create(
+                actor=request.user,
+                domains=_domains(form.cleaned_data["domains"]),
+                tags=split_tags(form.cleaned_data["tags"]),
+                **form.org_data(),
+            ),
+        )
+        if org is not None:
+            messages.success(request, f"Added {org.name}.")
+            return redirect("organisation-detail", pk=org.pk)
     else:
         form = OrganisationForm(user=request.user)
     return render(
@@ -591,9 +588,7 @@ def organisation_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
 
 def _org_for_write(request: AuthedRequest, pk: int) -> Organisation:
     org = organisation_detail(user=request.user, org_id=pk)
-    if not can_edit(request.user, org):
-        raise PermissionDenied("You can see this organisation but not change it.")
-    return org
+    return require_editable(request.user, org, "You can see this organisation but not change it.")
 
 
 @login_required

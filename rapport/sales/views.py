@@ -40,9 +40,10 @@ from rapport.web.editing import (
     delete_page,
     edit_page,
     record_page_context,
+    require_editable,
     require_writer,
 )
-from rapport.web.forms import apply_action_error, lookup_label
+from rapport.web.forms import act_on_form, lookup_label
 from rapport.web.listing import owner_choices, owner_param, query_without
 
 # --- deals ------------------------------------------------------------------------------
@@ -109,19 +110,19 @@ def deal_create_view(request: AuthedRequest) -> HttpResponse:
     require_writer(request.user)
     if request.method == "POST":
         form = DealCreateForm(request.POST, user=request.user)
-        if form.is_valid():
+
+        def create() -> Deal:
             person = form.cleaned_data.get("person")
-            try:
-                deal = actions.deal_create(
-                    actor=request.user,
-                    people=[(person, form.cleaned_data["role"])] if person else None,
-                    **form.deal_data(),
-                )
-            except ActionError as exc:
-                apply_action_error(form, exc)
-            else:
-                messages.success(request, f"Created deal {deal.name}.")
-                return redirect("deal-detail", pk=deal.pk)
+            return actions.deal_create(
+                actor=request.user,
+                people=[(person, form.cleaned_data["role"])] if person else None,
+                **form.deal_data(),
+            )
+
+        deal = act_on_form(form, create)
+        if deal is not None:
+            messages.success(request, f"Created deal {deal.name}.")
+            return redirect("deal-detail", pk=deal.pk)
     else:
         initial: dict[str, Any] = {"currency": "EUR"}
         org_id = int_param(request.GET.get("organisation"))
@@ -162,9 +163,7 @@ def deal_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
 
 def _deal_for_write(request: AuthedRequest, pk: int) -> Deal:
     deal = deal_detail(user=request.user, deal_id=pk)
-    if not can_edit(request.user, deal):
-        raise PermissionDenied("You can see this deal but not change it.")
-    return deal
+    return require_editable(request.user, deal, "You can see this deal but not change it.")
 
 
 @login_required
@@ -388,18 +387,17 @@ def pipeline_settings_view(request: AuthedRequest) -> HttpResponse:
     _require_manager(request.user)
     if request.method == "POST":
         form = PipelineForm(request.POST)
-        if form.is_valid():
-            try:
-                pipeline = actions.pipeline_create(
-                    name=form.cleaned_data["name"],
-                    stages=form.cleaned_data["stages"],
-                    is_default=form.cleaned_data["is_default"],
-                )
-            except ActionError as exc:
-                apply_action_error(form, exc)
-            else:
-                messages.success(request, f"Created pipeline {pipeline.name}.")
-                return redirect("pipeline-settings")
+        pipeline = act_on_form(
+            form,
+            lambda: actions.pipeline_create(
+                name=form.cleaned_data["name"],
+                stages=form.cleaned_data["stages"],
+                is_default=form.cleaned_data["is_default"],
+            ),
+        )
+        if pipeline is not None:
+            messages.success(request, f"Created pipeline {pipeline.name}.")
+            return redirect("pipeline-settings")
     else:
         form = PipelineForm()
     context = {
@@ -427,14 +425,10 @@ def product_list_view(request: AuthedRequest) -> HttpResponse:
         if not manager:
             raise PermissionDenied("Only managers and admins manage the product catalogue.")
         form = ProductForm(request.POST)
-        if form.is_valid():
-            try:
-                product = actions.product_create(actor=request.user, **form.cleaned_data)
-            except ActionError as exc:
-                apply_action_error(form, exc)
-            else:
-                messages.success(request, f"Added product {product.name}.")
-                return redirect("product-list")
+        product = act_on_form(form, lambda: actions.product_create(actor=request.user, **form.cleaned_data))
+        if product is not None:
+            messages.success(request, f"Added product {product.name}.")
+            return redirect("product-list")
     context = {
         "nav": "pipeline",
         "products": list(Product.objects.order_by("-active", "name", "id")[:1000]),
@@ -469,8 +463,7 @@ def product_active_view(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def order_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     org = organisation_detail(user=request.user, org_id=pk)
-    if not can_edit(request.user, org):
-        raise PermissionDenied("You can see this organisation but not change it.")
+    require_editable(request.user, org, "You can see this organisation but not change it.")
     act_on_post(
         request,
         OrderForm(request.POST),

@@ -42,6 +42,13 @@ def require_writer(user: User) -> None:
         raise PermissionDenied("Your role is read-only.")
 
 
+def require_editable(user: User, record: R, refusal: str) -> R:
+    """`record` when `user` may change it; 403 with `refusal` when they may only see it."""
+    if not can_edit(user, record):
+        raise PermissionDenied(refusal)
+    return record
+
+
 def record_page_context(
     request: AuthedRequest, record: OwnedRecord, **target: Unpack[TimelineTarget]
 ) -> dict[str, Any]:

@@ -4,7 +4,8 @@ errors back on a form, and the optimistic-concurrency conflict view of an edit f
 Forms only parse and check shapes; every rule about the domain stays in the actions."""
 
 import re
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -17,6 +18,8 @@ from rapport.core.models import Visibility
 from rapport.core.text import fold
 from rapport.people.models import IdentityKind, Organisation, Person
 from rapport.people.selectors import organisations_visible, people_visible
+
+T = TypeVar("T")
 
 _LOOKUP_ID = re.compile(r"(?:^#?|\(#)(\d{1,18})\)?\s*$")
 
@@ -88,6 +91,18 @@ def apply_action_error(form: forms.Form, exc: ActionError) -> None:
         target = name if name in form.fields else None
         for msg in msgs:
             form.add_error(target, msg if target else f"{name.replace('_', ' ')}: {msg}")
+
+
+def act_on_form(form: forms.Form, act: Callable[[], T]) -> T | None:
+    """What `act()` returns when the form is valid and the action accepts it; otherwise None,
+    with the action's refusal put on the form next to its fields."""
+    if not form.is_valid():
+        return None
+    try:
+        return act()
+    except ActionError as exc:
+        apply_action_error(form, exc)
+        return None
 
 
 def form_errors_text(form: forms.Form) -> str:
