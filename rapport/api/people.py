@@ -7,7 +7,7 @@ a 404, for reads and writes alike."""
 from typing import Annotated, Any
 
 from django.db import transaction
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 from django.http import Http404
 from ninja import Query, Router, Schema
 from ninja.responses import Status
@@ -60,7 +60,6 @@ from rapport.people.models import (
     Organisation,
     OrganisationDomain,
     Person,
-    Relationship,
     RelationshipKind,
     Source,
 )
@@ -73,6 +72,8 @@ from rapport.people.selectors import (
     people_visible,
     person_detail,
     person_list,
+    relationship_of,
+    relationships_of,
 )
 from rapport.web.search import global_search
 
@@ -256,25 +257,17 @@ def list_relationships(request: ApiRequest, person_id: int) -> list[dict[str, An
     """Both directions; links to people the caller may not see are left out."""
     user = request.auth
     person = get_visible(Person, user, person_id, people_visible(user))
-    rels = list(
-        Relationship.objects.filter(Q(from_person=person) | Q(to_person=person))
-        .select_related("from_person", "to_person")
-        .order_by("-created_at", "-id")[:500]
-    )
-    others = [r.to_person if r.from_person_id == person.pk else r.from_person for r in rels]
-    seen = set(people_visible(user).filter(pk__in=[o.pk for o in others]).values_list("pk", flat=True))
     return [
         {
-            "id": r.pk,
-            "direction": "out" if r.from_person_id == person.pk else "in",
-            "kind": r.kind,
-            "strength": r.strength,
-            "other": {"id": other.pk, "name": other.full_name},
-            "source": r.source,
-            "created_at": r.created_at,
+            "id": link.rel.pk,
+            "direction": link.direction,
+            "kind": link.rel.kind,
+            "strength": link.rel.strength,
+            "other": {"id": link.other.pk, "name": link.other.full_name},
+            "source": link.rel.source,
+            "created_at": link.rel.created_at,
         }
-        for r, other in zip(rels, others, strict=True)
-        if other.pk in seen
+        for link in relationships_of(user=user, person=person, limit=500)
     ]
 
 
@@ -311,17 +304,7 @@ def remove_relationship(request: ApiRequest, person_id: int, rel_id: int) -> Sta
     user = require_writer(request)
     with transaction.atomic():
         person = get_editable(Person, user, person_id, people_visible(user))
-        rel = (
-            Relationship.objects.filter(pk=rel_id)
-            .filter(Q(from_person=person) | Q(to_person=person))
-            .select_related("from_person", "to_person")
-            .first()
-        )
-        if rel is None:
-            raise Http404("Not found")
-        other_id = rel.to_person_id if rel.from_person_id == person.pk else rel.from_person_id
-        if not people_visible(user).filter(pk=other_id).exists():
-            raise Http404("Not found")
+        rel = relationship_of(user=user, person=person, rel_id=rel_id).rel
         actions.relationship_remove(actor=user, relationship=rel)
     return Status(204, None)
 

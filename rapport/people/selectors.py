@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.http import Http404
 
 from rapport.accounts.models import User
 from rapport.core.access import get_visible, visible
@@ -11,7 +12,7 @@ from rapport.core.errors import ActionError
 from rapport.core.pagination import Page, keyset_page
 from rapport.core.search import prefix_q
 from rapport.people.identities import IdentityError, normalise_phone
-from rapport.people.models import Identity, Organisation, Person
+from rapport.people.models import Identity, Organisation, Person, Relationship
 
 PERSON_SORTS = {
     "name": ["sort_key", "id"],
@@ -190,3 +191,49 @@ def person_by_identity(*, kind: str, value: str) -> Person | None:
         .first()
     )
     return ident.person if ident else None
+
+
+@dataclass
+class Link:
+    """One relationship seen from `person`: the other end and the direction."""
+
+    rel: Relationship
+    other: Person
+    direction: str  # "out" (person → other) or "in"
+
+
+def relationships_of(*, user: User, person: Person, limit: int = 200) -> list[Link]:
+    """Both directions, newest first; links to people `user` may not see are left out."""
+    rels = list(
+        Relationship.objects.filter(Q(from_person=person) | Q(to_person=person))
+        .select_related("from_person", "to_person")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    links = [
+        Link(r, r.to_person, "out") if r.from_person_id == person.pk else Link(r, r.from_person, "in")
+        for r in rels
+    ]
+    seen = set(
+        people_visible(user).filter(pk__in=[link.other.pk for link in links]).values_list("pk", flat=True)
+    )
+    return [link for link in links if link.other.pk in seen]
+
+
+def relationship_of(*, user: User, person: Person, rel_id: Any) -> Link:
+    """One relationship of `person` (either direction) whose other end `user` may see; else 404."""
+    try:
+        rel = (
+            Relationship.objects.filter(Q(from_person=person) | Q(to_person=person), pk=rel_id)
+            .select_related("from_person", "to_person")
+            .get()
+        )
+    except (Relationship.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found")
+    link = (
+        Link(rel, rel.to_person, "out")
+        if rel.from_person_id == person.pk
+        else Link(rel, rel.from_person, "in")
+    )
+    if not people_visible(user).filter(pk=link.other.pk).exists():
+        raise Http404("Not found")
+    return link

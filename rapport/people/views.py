@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -39,7 +38,6 @@ from rapport.people.models import (
     IdentityKind,
     Organisation,
     Person,
-    Relationship,
 )
 from rapport.people.selectors import (
     ORG_SORTS,
@@ -53,6 +51,8 @@ from rapport.people.selectors import (
     people_visible,
     person_detail,
     person_list,
+    relationship_of,
+    relationships_of,
 )
 from rapport.sales.models import DealParticipant, Order, Product
 from rapport.sales.selectors import deals_visible
@@ -215,13 +215,7 @@ def person_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
         if (response := _merged_redirect(request, Person, pk, "person-detail")) is not None:
             return response
         raise
-    rels_out = Relationship.objects.filter(from_person=person).select_related("to_person")[:100]
-    rels_in = Relationship.objects.filter(to_person=person).select_related("from_person")[:100]
-    relationships = [
-        {"rel": r, "other": r.to_person, "direction": "out"} for r in rels_out if can_see(user, r.to_person)
-    ] + [
-        {"rel": r, "other": r.from_person, "direction": "in"} for r in rels_in if can_see(user, r.from_person)
-    ]
+    relationships = relationships_of(user=user, person=person)
     deal_roles = [
         p
         for p in DealParticipant.objects.filter(person=person)
@@ -354,17 +348,7 @@ def relationship_remove_view(request: AuthedRequest, pk: int, rel_id: int) -> Ht
     """Either direction may be removed from a person one may change, as long as the person at
     the other end is visible (the page only lists those)."""
     person = _person_for_write(request, pk)
-    rel = (
-        Relationship.objects.filter(pk=rel_id)
-        .filter(Q(from_person=person) | Q(to_person=person))
-        .select_related("from_person", "to_person")
-        .first()
-    )
-    if rel is None:
-        raise Http404("Not found")
-    other = rel.to_person if rel.from_person_id == person.pk else rel.from_person
-    if not can_see(request.user, other):
-        raise Http404("Not found")
+    rel = relationship_of(user=request.user, person=person, rel_id=rel_id).rel
     actions.relationship_remove(actor=request.user, relationship=rel)
     messages.success(request, "Relationship removed.")
     return redirect("person-detail", pk=pk)
