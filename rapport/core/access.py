@@ -84,13 +84,3 @@ def get_editable(model: type[M], user: User, pk: object, queryset: QuerySet[M] |
     if not can_edit(user, record):
         raise Http404("Not found")
     return record
-
-
-def assignable_fields(user: User) -> set[str]:
-    """Access fields a user may set on records (mass-assignment guard)."""
-    fields = {"visibility"}
-    if user.is_admin or user.role == Role.MANAGER:
-        fields |= {"owner", "team"}
-    else:
-        fields |= {"team"}  # only to one of their own teams; checked by the action
-    return fields

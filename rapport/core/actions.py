@@ -4,6 +4,7 @@ concurrency so a stale edit never silently overwrites a newer one."""
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -73,9 +74,24 @@ def save_with_version(
     before = snapshot(record, audit_fields)
     for name, value in changes.items():
         setattr(record, name, value)
-    record.full_clean(
-        exclude=["owner", "team", "organisation", "pipeline", "stage", "parent", "person", "deal", "assignee"]
-    )
+    try:
+        record.full_clean(
+            exclude=[
+                "owner",
+                "team",
+                "organisation",
+                "pipeline",
+                "stage",
+                "parent",
+                "person",
+                "deal",
+                "assignee",
+            ]
+        )
+    except ValidationError as exc:
+        # Model validation is the last line of defence; its messages reach the form/API as
+        # field errors like every other refusal, never as a 500.
+        raise ActionError("Please correct the highlighted fields.", model_errors(exc))
     record.updated_at = timezone.now()
     if expected_version is not None and expected_version != record.version:
         raise ConflictError(current_version=record.version)
@@ -148,9 +164,7 @@ def update_with_version(
 
 
 def model_errors(exc: Exception) -> dict[str, list[str]]:
-    from django.core.exceptions import ValidationError
-
-    if isinstance(exc, ValidationError) and hasattr(exc, "message_dict"):
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
         return {k: [str(m) for m in v] for k, v in exc.message_dict.items()}
     return {"__all__": [str(exc)]}
 
