@@ -559,3 +559,201 @@ def run(*, messages: int, stdout: Any, seed: int = 1, workers: int = 1) -> dict[
     _write(stdout, "\n".join(f"{k.ljust(width)}  {v}" for k, v in table))
     _write(stdout, json.dumps(figures, separators=(",", ":")))
     return figures
+
+
+# --- inbox read benchmark: bulk seeding ------------------------------------------------------
+
+# Channels of the bulk inbox: (kind, author kind of the customer). All belong to North, the
+# team of the demo agent the benchmark logs in as, so every seeded conversation is hers to see.
+BULK_CHANNELS = [
+    ("email", "email"),
+    ("whatsapp", "phone"),
+    ("sms", "phone"),
+    ("chat", "email"),
+    ("x", "handle"),
+]
+BULK_PREFIX = "bulk-"
+BULK_TOPICS = [
+    "Order {n} arrived damaged",
+    "Question about invoice {n}",
+    "Delivery date for order {n}",
+    "Cannot log in to my account",
+    "Refund for order {n}",
+    "Upgrade to the premium plan",
+    "Change of delivery address",
+    "Thank you for the quick help",
+]
+BULK_CHUNK = 10_000  # conversations per transaction: an interrupted seed leaves whole conversations
+
+
+def seed_inbox_bulk(
+    *, messages: int, seed: int = 1, today: Any = None, progress: Any = None
+) -> dict[str, int]:
+    """Append about messages/10 conversations of about ten messages each (exactly `messages`
+    messages in all) with raw inserts, for the inbox read benchmark (`rapport bench inbox`).
+
+    People come from an earlier `rapport seed` run; the demo users are created if missing.
+    The same seed, people and day give the same conversations. Conversations of the last two
+    weeks are mostly open, older ones mostly resolved or closed, as in a working inbox."""
+    import datetime as dt
+
+    from django.db import transaction
+
+    from rapport.bench.seed import _M2M, SeedError, _next_id, _Sqlite, _Table, ensure_demo_users
+    from rapport.conversations.models import Conversation, Delivery, Direction, Message, Status
+    from rapport.people.models import Person
+
+    if messages < 1:
+        raise SeedError("messages must be at least 1.")
+    if _app_database():
+        raise SeedError(
+            "Refusing to bulk-seed the application's own database; point DATABASE_URL at a scratch file."
+        )
+    person_ids = list(
+        Person.objects.filter(merged_into__isnull=True).order_by("id").values_list("id", flat=True)
+    )
+    if not person_ids:
+        raise SeedError("There are no people: run `rapport seed --people N --users` first.")
+    say = progress or (lambda msg: None)
+    started = time.monotonic()
+    users = ensure_demo_users()
+    north = users["maria"].teams.order_by("id").first()
+    agents = [users["maria"], users["sven"], users["mona"]]
+    channels = []
+    for kind, author_kind in BULK_CHANNELS:
+        channel = Channel.objects.filter(kind=kind, name=f"Bulk {kind}").first()
+        if channel is None:
+            channel = Channel.objects.create(
+                kind=kind, name=f"Bulk {kind}", team=north, settings={"bench": True}
+            )
+        channels.append((channel.pk, kind, author_kind))
+
+    rng = random.Random(seed)
+    sqlite = connection.vendor == "sqlite"
+    now = dt.datetime.combine(today or timezone.localdate(), dt.time(12, 0), tzinfo=dt.UTC)
+
+    def ts(value: dt.datetime) -> Any:
+        # Django stores naive UTC text on SQLite; PostgreSQL takes the aware value.
+        return str(value.replace(tzinfo=None)) if sqlite else value
+
+    n_conv = max(1, messages // 10)
+    base, extra = divmod(messages, n_conv)
+    span = 365 * 86400  # conversations spread over a year, the newest last
+    conv_table = _Table(
+        Conversation,
+        [
+            "id", "subject", "status", "priority", "assignee_id", "team_id", "person_id",
+            "reply_channel_id", "first_response_at", "resolved_at", "last_message_at",
+            "last_inbound_at", "created_at", "updated_at",
+        ],
+    )  # fmt: skip
+    msg_table = _Table(
+        Message,
+        [
+            "id", "conversation_id", "direction", "channel_id", "external_id", "thread_id",
+            "author_kind", "author_value", "author_name", "person_id", "author_user_id",
+            "subject", "text", "is_public", "sent_at", "received_at", "delivery_status",
+        ],
+    )  # fmt: skip
+    channel_links = _M2M(Conversation.channels.through, "conversation", "channel")
+    conv_id = _next_id(Conversation)
+    msg_id = _next_id(Message)
+    open_statuses = [Status.NEW, Status.OPEN, Status.WAITING]
+    with _Sqlite():
+        for chunk_start in range(0, n_conv, BULK_CHUNK):
+            convs: list[tuple] = []
+            msgs: list[tuple] = []
+            links: list[tuple[int, int]] = []
+            for i in range(chunk_start, min(n_conv, chunk_start + BULK_CHUNK)):
+                size = base + (1 if i < extra else 0)
+                channel_id, kind, author_kind = channels[rng.randrange(len(channels))]
+                person_id = person_ids[rng.randrange(len(person_ids))]
+                age = (n_conv - i) * span / n_conv + rng.randrange(3600)
+                last = now - dt.timedelta(seconds=age)
+                created = last - dt.timedelta(seconds=rng.randrange(600, 5 * 86400))
+                if age < 14 * 86400:
+                    status = rng.choices(open_statuses + [Status.RESOLVED], [3, 4, 2, 1])[0]
+                else:
+                    status = rng.choices([Status.RESOLVED, Status.CLOSED, Status.OPEN], [6, 3, 1])[0]
+                assignee = rng.choices([*agents, None], [3, 3, 1, 3])[0]
+                if status == Status.NEW:
+                    assignee = None
+                priority = rng.choices(["low", "normal", "high", "urgent"], [2, 6, 2, 1])[0]
+                subject = BULK_TOPICS[rng.randrange(len(BULK_TOPICS))].format(n=rng.randrange(10_000, 99_999))
+                author = {
+                    "email": f"customer{person_id}@example.com",
+                    "phone": f"+4470{person_id:08d}",
+                    "handle": f"@customer{person_id}",
+                }[author_kind]
+                step = (last - created) / max(1, size - 1)
+                first_response = last_inbound = None
+                for k in range(size):
+                    at = created + step * k
+                    inbound = k % 2 == 0
+                    if inbound:
+                        last_inbound = at
+                    elif first_response is None:
+                        first_response = at
+                    msgs.append(
+                        (
+                            msg_id,
+                            conv_id,
+                            Direction.INBOUND if inbound else Direction.OUTBOUND,
+                            channel_id,
+                            f"{BULK_PREFIX}{msg_id}",
+                            f"{BULK_PREFIX}t{conv_id}",
+                            author_kind if inbound else "",
+                            author if inbound else "",
+                            "" if not inbound else f"Customer {person_id}",
+                            person_id if inbound else None,
+                            None if inbound else (assignee or agents[0]).pk,
+                            subject if k == 0 else "",
+                            f"{subject}. Message {k + 1} of {size} in this conversation, about "
+                            f"case {rng.randrange(100_000, 999_999)}.",
+                            False,
+                            None if inbound else ts(at),
+                            ts(at),
+                            Delivery.RECEIVED if inbound else Delivery.DELIVERED,
+                        )
+                    )
+                    msg_id += 1
+                done = status in (Status.RESOLVED, Status.CLOSED)
+                convs.append(
+                    (
+                        conv_id,
+                        subject,
+                        status,
+                        priority,
+                        assignee.pk if assignee else None,
+                        north.pk if north else None,
+                        person_id,
+                        channel_id,
+                        ts(first_response) if first_response else None,
+                        ts(last) if done else None,
+                        ts(last),
+                        ts(last_inbound) if last_inbound else None,
+                        ts(created),
+                        ts(last),
+                    )
+                )
+                links.append((conv_id, channel_id))
+                conv_id += 1
+            with transaction.atomic():
+                conv_table.insert(convs)
+                channel_links.insert(links)
+                msg_table.insert(msgs)
+            say(
+                f"  conversations {conv_table.count:,}, messages {msg_table.count:,} ({time.monotonic() - started:.1f}s)"
+            )
+        if connection.vendor == "postgresql":
+            from django.core.management.color import no_style
+
+            with connection.cursor() as cursor:
+                for statement in connection.ops.sequence_reset_sql(no_style(), [Conversation, Message]):
+                    cursor.execute(statement)
+    # _Sqlite's exit refreshes the planner statistics (ANALYZE) for the new rows.
+    return {
+        "conversations": conv_table.count,
+        "messages": msg_table.count,
+        "seconds": round(time.monotonic() - started, 1),
+    }

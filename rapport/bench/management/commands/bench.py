@@ -5,6 +5,7 @@
   concurrency 1 and 16. Prints a table, then one line of JSON as the very last line.
 - `import`: the import pipeline's own benchmark (rapport.imports.benchmark).
 - `ingest`: the inbox ingestion benchmark (rapport.conversations.benchmark), when it exists.
+- `inbox`: like `core`, for the inbox list and the conversation page at M messages.
 
 Suites live in SUITES; a new one is a function taking (command, options)."""
 
@@ -26,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from rapport.bench.httpbench import BenchError, Target, format_table, login, run_suite, summary
+from rapport.bench.httpbench import BenchError, Stats, Target, format_table, login, run_suite, summary
 from rapport.bench.seed import DEMO_PASSWORD
 
 CORE_PAGES = ["people", "people_tag", "people_q", "search", "person", "pipeline"]
@@ -149,46 +150,23 @@ def _targets(names: list[str], ids: list[int], prefixes: list[str]) -> list[Targ
     return out
 
 
-def run_core(cmd: BaseCommand, opts: dict[str, Any]) -> None:
-    people = opts["people"]
-    if people < 1:
-        raise CommandError("--people must be at least 1.")
-    pages = [p.strip() for p in opts["pages"].split(",") if p.strip()]
-    unknown = set(pages) - set(CORE_PAGES) - set(EXTRA_PAGES)
-    if unknown:
-        raise CommandError(f"Unknown pages {sorted(unknown)}; choose from {CORE_PAGES + EXTRA_PAGES}.")
-    concurrencies = sorted({int(c) for c in opts["concurrency"].split(",")})
-    if not concurrencies or concurrencies[0] < 1 or concurrencies[-1] > 256:
+def _concurrencies(opts: dict[str, Any]) -> list[int]:
+    try:
+        levels = sorted({int(c) for c in opts["concurrency"].split(",")})
+    except ValueError:
+        levels = []
+    if not levels or levels[0] < 1 or levels[-1] > 256:
         raise CommandError("--concurrency is a comma-separated list of numbers from 1 to 256.")
-    path = Path(opts["db"] or Path(settings.VAR_DIR) / f"bench-{people}.sqlite3").resolve()
-    if str(path) == str(settings.DATABASES["default"].get("NAME")):
-        raise CommandError(f"{path} is the application's own database; the benchmark needs its own file.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    return levels
+
+
+def _serve_and_measure(
+    cmd: BaseCommand, opts: dict[str, Any], path: Path, env: dict[str, str], targets: list[Target]
+) -> tuple[list[Stats], Path]:
+    """Serve the app on `path` with gunicorn on a free loopback port, log in as opts["user"]
+    and measure the targets at each of opts["concurrency"]'s levels."""
     out = cmd.stdout
-    rapport = [sys.executable, "-m", "rapport.cli"]
-
-    existing = _count_people(path)
-    seed_seconds = None
-    if opts["reuse"] and existing >= people:
-        out.write(f"Reusing {path} ({existing:,} people).")
-        subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
-    else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        out.write(f"Creating {path} and seeding {people:,} people…")
-        subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
-        t0 = time.monotonic()
-        subprocess.run(  # noqa: S603
-            [*rapport, "seed", "--people", str(people), "--seed", str(opts["seed"]), "--users"],
-            env=env,
-            check=True,
-        )
-        seed_seconds = round(time.monotonic() - t0, 1)
-        existing = _count_people(path)
-    ids, prefixes = _sample(path)
-    targets = _targets(pages, ids, prefixes)
-
+    concurrencies = _concurrencies(opts)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = path.with_suffix(".server.log")
@@ -228,6 +206,12 @@ def run_core(cmd: BaseCommand, opts: dict[str, Any]) -> None:
     finally:
         stop(server)
 
+    return results, log_path
+
+
+def _report(cmd: BaseCommand, results: list[Stats], log_path: Path, **extra: Any) -> None:
+    """The table, any errors, then the JSON summary as the very last line; exit 1 on errors."""
+    out = cmd.stdout
     out.write("")
     out.write(format_table(results))
     errors = [s for s in results if s.errors]
@@ -237,8 +221,54 @@ def run_core(cmd: BaseCommand, opts: dict[str, Any]) -> None:
         )
     if errors:
         out.write(f"Server log: {log_path}")
-    result = summary(
+    out.write(json.dumps(summary(results, **extra), separators=(",", ":")))
+    if errors:
+        raise SystemExit(1)
+
+
+def run_core(cmd: BaseCommand, opts: dict[str, Any]) -> None:
+    people = opts["people"]
+    if people < 1:
+        raise CommandError("--people must be at least 1.")
+    pages = [p.strip() for p in opts["pages"].split(",") if p.strip()]
+    unknown = set(pages) - set(CORE_PAGES) - set(EXTRA_PAGES)
+    if unknown:
+        raise CommandError(f"Unknown pages {sorted(unknown)}; choose from {CORE_PAGES + EXTRA_PAGES}.")
+    _concurrencies(opts)
+    path = Path(opts["db"] or Path(settings.VAR_DIR) / f"bench-{people}.sqlite3").resolve()
+    if str(path) == str(settings.DATABASES["default"].get("NAME")):
+        raise CommandError(f"{path} is the application's own database; the benchmark needs its own file.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    out = cmd.stdout
+    rapport = [sys.executable, "-m", "rapport.cli"]
+
+    existing = _count_people(path)
+    seed_seconds = None
+    if opts["reuse"] and existing >= people:
+        out.write(f"Reusing {path} ({existing:,} people).")
+        subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        out.write(f"Creating {path} and seeding {people:,} people…")
+        subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
+        t0 = time.monotonic()
+        subprocess.run(  # noqa: S603
+            [*rapport, "seed", "--people", str(people), "--seed", str(opts["seed"]), "--users"],
+            env=env,
+            check=True,
+        )
+        seed_seconds = round(time.monotonic() - t0, 1)
+        existing = _count_people(path)
+    ids, prefixes = _sample(path)
+    targets = _targets(pages, ids, prefixes)
+
+    results, log_path = _serve_and_measure(cmd, opts, path, env, targets)
+    _report(
+        cmd,
         results,
+        log_path,
         bench="core",
         people=existing,
         db=str(path),
@@ -247,9 +277,108 @@ def run_core(cmd: BaseCommand, opts: dict[str, Any]) -> None:
         server=f"gunicorn gthread {opts['workers']}x{opts['threads']}",
         user=opts["user"],
     )
-    out.write(json.dumps(result, separators=(",", ":")))
-    if errors:
-        raise SystemExit(1)
+
+
+def _count_rows(path: Path, table: str) -> int:
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # noqa: S608
+    except sqlite3.Error:
+        return 0
+
+
+def _conversation_ids(path: Path, n_ids: int = 500) -> list[int]:
+    """Conversation ids spread evenly over the whole table (old and new, open and closed)."""
+    from rapport.conversations.models import Conversation
+
+    table = Conversation._meta.db_table
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        total = db.execute(f'SELECT max(id) FROM "{table}"').fetchone()[0] or 0  # noqa: S608
+        step = max(1, total // n_ids)
+        return [
+            row[0]
+            for row in db.execute(f'SELECT id FROM "{table}" WHERE id % ? = 0 LIMIT ?', (step, n_ids))  # noqa: S608
+        ]
+
+
+def run_inbox(cmd: BaseCommand, opts: dict[str, Any]) -> None:
+    """Seed (or reuse) P people and M messages (about M/10 conversations, all in the demo
+    agent's team) in var/bench-inbox-M.sqlite3, then measure the inbox list and the
+    conversation page over HTTP at each concurrency level."""
+    messages, people = opts["messages"], opts["people"]
+    if messages < 1 or people < 1:
+        raise CommandError("--messages and --people must be at least 1.")
+    if opts["seed_only"]:
+        # The subprocess half: seed the configured (scratch) database in place.
+        from rapport.bench.seed import SeedError
+        from rapport.conversations.benchmark import seed_inbox_bulk
+
+        try:
+            done = seed_inbox_bulk(messages=messages, seed=opts["seed"], progress=cmd.stdout.write)
+        except SeedError as exc:
+            raise CommandError(str(exc))
+        cmd.stdout.write(f"Seeded {done['conversations']:,} conversations, {done['messages']:,} messages.")
+        return
+    _concurrencies(opts)
+    path = Path(opts["db"] or Path(settings.VAR_DIR) / f"bench-inbox-{messages}.sqlite3").resolve()
+    if str(path) == str(settings.DATABASES["default"].get("NAME")):
+        raise CommandError(f"{path} is the application's own database; the benchmark needs its own file.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    out = cmd.stdout
+    rapport = [sys.executable, "-m", "rapport.cli"]
+    from rapport.conversations.models import Message
+
+    existing = _count_rows(path, Message._meta.db_table)
+    seed_seconds = None
+    if opts["reuse"] and existing >= messages and _count_people(path) >= people:
+        out.write(f"Reusing {path} ({existing:,} messages).")
+        subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        out.write(f"Creating {path}: {people:,} people, then {messages:,} messages…")
+        subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
+        t0 = time.monotonic()
+        seed_people = [*rapport, "seed", "--people", str(people), "--seed", str(opts["seed"]), "--users"]
+        subprocess.run(seed_people, env=env, check=True)  # noqa: S603
+        seed_inbox = [
+            *rapport,
+            "bench",
+            "inbox",
+            "--seed-only",
+            "--messages",
+            str(messages),
+            "--seed",
+            str(opts["seed"]),
+        ]
+        subprocess.run(seed_inbox, env=env, check=True)  # noqa: S603
+        seed_seconds = round(time.monotonic() - t0, 1)
+        existing = _count_rows(path, Message._meta.db_table)
+    ids = _conversation_ids(path)
+    if not ids:
+        raise CommandError(f"{path} has no conversations: run without --reuse to seed it.")
+    targets = [
+        Target("inbox_all", ["/inbox/?view=all"]),
+        Target("inbox_mine", ["/inbox/?view=mine"]),
+        Target("conversation", [f"/inbox/{i}/" for i in ids]),
+    ]
+    results, log_path = _serve_and_measure(cmd, opts, path, env, targets)
+    _report(
+        cmd,
+        results,
+        log_path,
+        bench="inbox",
+        messages=existing,
+        people=_count_people(path),
+        db=str(path),
+        seed_seconds=seed_seconds,
+        requests_per_run=opts["requests"],
+        server=f"gunicorn gthread {opts['workers']}x{opts['threads']}",
+        user=opts["user"],
+    )
 
 
 def _external(module: str, what: str) -> Callable[..., Any]:
@@ -337,11 +466,12 @@ SUITES: dict[str, Callable[[BaseCommand, dict[str, Any]], None]] = {
     "import": run_import,
     "ingest": run_ingest,
     "listening": run_listening,
+    "inbox": run_inbox,
 }
 
 
 class Command(BaseCommand):
-    help = "Run a benchmark suite: core (web pages at scale), import, ingest."
+    help = "Run a benchmark suite: core (web pages at scale), inbox, import, ingest, listening."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="suite", required=True, metavar="SUITE")
@@ -375,6 +505,26 @@ class Command(BaseCommand):
         )
         listening.add_argument(
             "--in-place", action="store_true", help="Use the configured database as it is."
+        )
+
+        inbox = sub.add_parser(
+            "inbox", help="Seed M messages and measure the inbox list and conversation page over HTTP."
+        )
+        inbox.add_argument("--messages", type=int, default=1_000_000)
+        inbox.add_argument("--people", type=int, default=100_000)
+        inbox.add_argument("--reuse", action="store_true", help="Reuse the database if it has ≥ M messages.")
+        inbox.add_argument("--requests", type=int, default=200, help="Measured requests per page and level.")
+        inbox.add_argument("--warmup", type=int, default=20)
+        inbox.add_argument("--concurrency", default="1,16", help="Comma-separated levels (default 1,16).")
+        inbox.add_argument("--db", help="SQLite file (default var/bench-inbox-M.sqlite3).")
+        inbox.add_argument("--seed", type=int, default=1)
+        inbox.add_argument("--user", default="maria", help="Seeded demo user to log in as.")
+        inbox.add_argument("--workers", type=int, default=2)
+        inbox.add_argument("--threads", type=int, default=4)
+        inbox.add_argument(
+            "--seed-only",
+            action="store_true",
+            help="Internal: bulk-seed the configured (scratch) database with the messages and stop.",
         )
 
     def handle(self, *args, **opts):
