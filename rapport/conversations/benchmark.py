@@ -588,7 +588,7 @@ BULK_CHUNK = 10_000  # conversations per transaction: an interrupted seed leaves
 
 def seed_inbox_bulk(
     *, messages: int, seed: int = 1, today: Any = None, progress: Any = None
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Append about messages/10 conversations of about ten messages each (exactly `messages`
     messages in all) with raw inserts, for the inbox read benchmark (`rapport bench inbox`).
 
