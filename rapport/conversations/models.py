@@ -99,6 +99,12 @@ class Conversation(models.Model):
             models.Index(fields=["-last_message_at", "-id"], name="conv_all_inbox"),
             models.Index(fields=["person", "status", "-last_message_at"], name="conv_person_open"),
             models.Index(fields=["sla_state", "status"], name="conv_sla"),
+            # The plain FK index is all NULLs, so SQLite's statistics say "100,000 rows per
+            # value" and the "merged from" lookup on every conversation page scanned the
+            # table (13 of 26 ms at 1M messages); the partial index holds only real merges.
+            models.Index(
+                fields=["merged_into"], condition=models.Q(merged_into__isnull=False), name="conv_merged_into"
+            ),
         ]
 
     def __str__(self) -> str:
