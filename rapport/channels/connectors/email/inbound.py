@@ -17,9 +17,9 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
@@ -35,6 +35,33 @@ MAX_HEADER = 2000
 MAX_REFERENCES = 50
 # Set by the poller on a message too large to fetch whole: only its header was stored.
 TRUNCATED_HEADER = "X-Rapport-Truncated"
+
+
+class _CachingPolicy(EmailPolicy):
+    """policy.default, remembering parsed headers. The modern policy parses a header again on
+    every read, and the parser and our walk read Content-Type and friends a dozen times per
+    message (most of the time spent on a message in profiles); the same raw value always
+    parses to the same (immutable) header object, and most values repeat across messages.
+    Bounded: hostile mail cannot grow it, long values are not kept, a failing parse is not
+    cached (it raises again, as before)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name") or len(value) > _CACHED_HEADER_LEN:
+            return super().header_fetch_parse(name, value)
+        key = (name, value)
+        found = _HEADER_CACHE.get(key)
+        if found is None:
+            found = super().header_fetch_parse(name, value)
+            if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
+                _HEADER_CACHE.clear()
+            _HEADER_CACHE[key] = found
+        return found
+
+
+_CACHED_HEADER_LEN = 1000
+_HEADER_CACHE_SIZE = 4096
+_HEADER_CACHE: dict[tuple[str, str], Any] = {}
+POLICY = _CachingPolicy()
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\u0085]")
 _MSGID = re.compile(r"<([^<>\s]{1,300})>")
@@ -243,7 +270,7 @@ def parse(raw: bytes) -> EmailMessage:
     if not raw or not raw.strip():
         raise NormaliseError("The message is empty.")
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        msg = BytesParser(policy=POLICY).parsebytes(raw)
     except RecursionError:
         raise NormaliseError("The message nests MIME parts too deeply to read.")
     except Exception as exc:
