@@ -21,7 +21,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import EmailPolicy
 from email.utils import getaddresses, parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 
 from rapport.channels.base import Attachment, Author, CanonicalMessage, NormaliseError, email_external_id
 from rapport.channels.models import Channel, ChannelKind, RawPayload
@@ -270,7 +270,8 @@ def parse(raw: bytes) -> EmailMessage:
     if not raw or not raw.strip():
         raise NormaliseError("The message is empty.")
     try:
-        msg = BytesParser(policy=POLICY).parsebytes(raw)
+        # The caching policy is policy.default underneath: its messages are EmailMessages.
+        msg = cast(EmailMessage, BytesParser(policy=POLICY).parsebytes(raw))
     except RecursionError:
         raise NormaliseError("The message nests MIME parts too deeply to read.")
     except Exception as exc:
