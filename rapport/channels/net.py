@@ -45,26 +45,75 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
-def safe_post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = 10.0) -> tuple[int, bytes]:
+class ResponseTooLarge(TransportError):
+    """The answer is bigger than the caller's cap (declared or read)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"The response is larger than {limit} bytes.", permanent=True)
+
+
+def _pinned_connection(
+    url: str, timeout: float, *, allow_private: bool
+) -> tuple[http.client.HTTPConnection, str]:
+    """Resolve the host once, check that address and return a connection that can only go
+    there (with the request path). The one resolution is the point: resolving again at
+    connect time is the DNS-rebinding window."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TransportError("The outbound URL must be an http(s) URL.", permanent=True)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise TransportError("The URL has an invalid port.", permanent=True)
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError) as exc:
         raise TransportError(f"Cannot resolve {parts.hostname}: {exc}")
     ip = str(infos[0][4][0])
-    if not getattr(settings, "RAPPORT_WEBHOOK_ALLOW_PRIVATE", False):
+    if not allow_private:
         _check_address(ip)
     cls = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
-    conn = cls(parts.hostname, port, ip, timeout)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return cls(parts.hostname, port, ip, timeout), path
+
+
+def safe_post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = 10.0) -> tuple[int, bytes]:
+    allow_private = getattr(settings, "RAPPORT_WEBHOOK_ALLOW_PRIVATE", False)
+    conn, path = _pinned_connection(url, timeout, allow_private=allow_private)
     try:
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
         return response.status, response.read(MAX_RESPONSE)
     except (OSError, http.client.HTTPException) as exc:
-        raise TransportError(f"Could not reach {parts.hostname}: {exc}")
+        raise TransportError(f"Could not reach {conn.host}: {exc}")
+    finally:
+        conn.close()
+
+
+def safe_get(
+    url: str,
+    headers: dict[str, str],
+    *,
+    timeout: float = 10.0,
+    max_bytes: int = MAX_RESPONSE,
+    allow_private: bool = False,
+) -> tuple[int, dict[str, str], bytes]:
+    """GET over a pinned connection: (status, lower-cased headers, body). Redirects come back
+    as they are; a caller that follows one calls `safe_get` again for the target, which is
+    resolved, checked and pinned in its turn. Raises ResponseTooLarge when Content-Length
+    or the body exceeds `max_bytes` (a declared size is refused before reading)."""
+    conn, path = _pinned_connection(url, timeout, allow_private=allow_private)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        declared = response.getheader("Content-Length") or ""
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise ResponseTooLarge(max_bytes)
+        body = response.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            raise ResponseTooLarge(max_bytes)
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    except (OSError, http.client.HTTPException) as exc:
+        raise TransportError(f"Could not reach {conn.host}: {exc}")
     finally:
         conn.close()

@@ -1,23 +1,24 @@
 """The one place listening talks HTTP: every poller calls `fetch`, and tests replace it
 with a fake (`set_transport`) at this seam only.
 
-Safe by default: http(s) only; the host is resolved and every address checked (no loopback,
-private, link-local, multicast or reserved ranges; IPv4-mapped IPv6 unwrapped) unless
-`settings.RAPPORT_LISTENING_ALLOW_PRIVATE` is set (tests and local development); redirects
-are followed by hand, at most three, each hop checked again; a timeout and a size cap
-(`RAPPORT_LISTENING_MAX_BYTES`, 10 MB by default) on every response."""
+Safe by default: http(s) only; the network goes through `rapport.channels.net.safe_get`,
+which resolves the host once, checks that address (no loopback, private, link-local,
+multicast or reserved ranges; IPv4-mapped IPv6 unwrapped) unless
+`settings.RAPPORT_LISTENING_ALLOW_PRIVATE` is set (tests and local development), and pins
+the connection to it; redirects are followed by hand, at most three, each hop resolved,
+checked and pinned again; a timeout and a size cap (`RAPPORT_LISTENING_MAX_BYTES`, 10 MB by
+default) on every response."""
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
+
+from rapport.channels import net
+from rapport.channels.base import TransportError
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 TIMEOUT = 15.0
@@ -58,70 +59,36 @@ def max_bytes() -> int:
     return int(getattr(settings, "RAPPORT_LISTENING_MAX_BYTES", DEFAULT_MAX_BYTES))
 
 
-def check_host(url: str) -> None:
+def check_url(url: str) -> None:
+    """Only http(s) with a host; the address itself is checked where the connection is made."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError("Only http(s) URLs can be polled.", permanent=True)
-    if getattr(settings, "RAPPORT_LISTENING_ALLOW_PRIVATE", False):
-        return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _pinned_transport(url: str, headers: dict[str, str], timeout: float, limit: int) -> Response:
+    # channels.net resolves once, checks that address and connects to it, so a DNS answer
+    # that changes between the check and the connection (rebinding) cannot reach inside.
+    allow_private = bool(getattr(settings, "RAPPORT_LISTENING_ALLOW_PRIVATE", False))
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"Cannot resolve {parts.hostname}: {exc}")
-    for info in infos:
-        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            raise FetchError(f"Refusing to fetch from a non-public address ({ip}).", permanent=True)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return None  # we follow redirects ourselves, re-checking each host
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
-def _urllib_transport(url: str, headers: dict[str, str], timeout: float, limit: int) -> Response:
-    request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310 — scheme checked
-    try:
-        resp = _opener.open(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        resp = exc  # 3xx/4xx/5xx still carry headers and a body we want to read
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise FetchError(f"Could not reach {urlsplit(url).hostname}: {exc}")
-    try:
-        declared = resp.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise TooLarge(limit)
-        body = resp.read(limit + 1) or b""
-        if len(body) > limit:
-            raise TooLarge(limit)
-        return Response(
-            status=resp.status if hasattr(resp, "status") else resp.code,
-            body=body,
-            headers={k.lower(): v for k, v in resp.headers.items()},
-            url=url,
+        status, resp_headers, body = net.safe_get(
+            url, headers, timeout=timeout, max_bytes=limit, allow_private=allow_private
         )
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, FetchError):
-            raise
-        raise FetchError(f"Reading from {urlsplit(url).hostname} failed: {exc}")
-    finally:
-        resp.close()
+    except net.ResponseTooLarge:
+        raise TooLarge(limit)
+    except TransportError as exc:
+        raise FetchError(str(exc), permanent=exc.permanent)
+    return Response(status=status, body=body, headers=resp_headers, url=url)
 
 
-_transport: Transport = _urllib_transport
+_transport: Transport = _pinned_transport
 
 
 def set_transport(transport: Transport | None) -> Transport:
-    """Replace the network (tests). Returns the previous transport; None restores urllib."""
+    """Replace the network (tests). Returns the previous transport; None restores the network."""
     global _transport
     previous = _transport
-    _transport = transport or _urllib_transport
+    _transport = transport or _pinned_transport
     return previous
 
 
@@ -132,7 +99,7 @@ def fetch(url: str, *, headers: dict[str, str] | None = None, timeout: float = T
     limit = max_bytes()
     hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
     for _ in range(MAX_REDIRECTS + 1):
-        check_host(url)
+        check_url(url)
         resp = _transport(url, hdrs, timeout, limit)
         if len(resp.body) > limit:
             raise TooLarge(limit)
