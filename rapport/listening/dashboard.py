@@ -5,7 +5,7 @@ bounded day range of a rollup table, so the cost does not grow with the number o
     share of voice                        MentionDaily per query, brand vs competitors
     per-source breakdown                  MentionDaily
     top / emerging topics                 TopicDaily (day, term)
-    advocates / detractors                AuthorDaily (day, source, author)"""
+    advocates / detractors                AuthorTotal (author) bounds, AuthorDaily sums"""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from rapport.accounts.models import User
-from rapport.listening.models import AuthorDaily, ListeningQuery, MentionDaily, TopicDaily
+from rapport.listening.models import AuthorDaily, AuthorTotal, ListeningQuery, MentionDaily, TopicDaily
 from rapport.listening.selectors import queries_visible
 
 MAX_DAYS = 366
@@ -158,10 +158,27 @@ def figures(
                 )
         fig.emerging_topics = sorted(emerging, key=lambda x: (-x["growth"], -x["count"]))[:10]
 
-    # Advocates and detractors: most positive / negative mentions, then influence. One pass
-    # over the range's author rows; the ranking of the grouped rows happens here.
-    authors = list(
-        AuthorDaily.objects.filter(day__gte=since, day__lte=until)
+    # Advocates and detractors: most positive / negative mentions in the range, then influence.
+    fig.advocates = [_author(a) for a in _ranked(since, until, "positive")]
+    fig.detractors = [_author(a) for a in _ranked(since, until, "negative")]
+    return fig
+
+
+TOP_AUTHORS = 10
+CANDIDATE_CHUNK = 100
+CANDIDATE_BUDGET = 1000
+_AUTHOR_ROW = ("source_kind", "author_handle", "pos", "neg", "n", "inf", "name", "person")
+_SIGN = {"positive": 2, "negative": 3}  # the ranked count's place in an author row
+
+
+def _rank_key(row: tuple, column: str) -> tuple:
+    # (count, influence) high first, then the handle, so ties come out the same every time.
+    return (-row[_SIGN[column]], -(row[5] or 0.0), row[0], row[1])
+
+
+def _range_rows(since: dt.date, until: dt.date, **author_filter: Any) -> list[tuple]:
+    return list(
+        AuthorDaily.objects.filter(day__gte=since, day__lte=until, **author_filter)
         .filter(Q(positive__gt=0) | Q(negative__gt=0))
         .values("source_kind", "author_handle")
         .annotate(
@@ -172,15 +189,40 @@ def figures(
             name=Max("author_name"),
             person=Max("person_id"),
         )
-        .values_list("source_kind", "author_handle", "pos", "neg", "n", "inf", "name", "person")
+        .values_list(*_AUTHOR_ROW)
     )
-    fig.advocates = [
-        _author(a) for a in heapq.nlargest(10, (a for a in authors if a[2]), key=lambda a: (a[2], a[5]))
-    ]
-    fig.detractors = [
-        _author(a) for a in heapq.nlargest(10, (a for a in authors if a[3]), key=lambda a: (a[3], a[5]))
-    ]
-    return fig
+
+
+def _ranked(since: dt.date, until: dt.date, column: str) -> list[tuple]:
+    """The top authors of the range by `column`, exactly. AuthorTotal holds each author's
+    all-time count, an upper bound of any range's, so authors are read in that order, a
+    hundred at a time, and their range sums computed; once the tenth best range score beats
+    the next author's bound nobody later can enter. Ranges the totals do not predict (old
+    periods) fall back to grouping every author row in the range, after a bounded number
+    of candidates."""
+    best: list[tuple] = []
+    totals = AuthorTotal.objects.filter(**{f"{column}__gt": 0}).order_by(f"-{column}", "-influence", "id")
+    for offset in range(0, CANDIDATE_BUDGET, CANDIDATE_CHUNK):
+        chunk = list(
+            totals.values_list("source_kind", "author_handle", column, "influence")[
+                offset : offset + CANDIDATE_CHUNK
+            ]
+        )
+        wanted = {(c[0], c[1]) for c in chunk}
+        rows = _range_rows(since, until, author_handle__in={c[1] for c in chunk}) if chunk else []
+        # Keyed by author: an ingest between two chunks may move an author into the next one.
+        found = {(r[0], r[1]): r for r in best}
+        found.update({(r[0], r[1]): r for r in rows if (r[0], r[1]) in wanted})
+        best = sorted((r for r in found.values() if r[_SIGN[column]]), key=lambda r: _rank_key(r, column))[
+            :TOP_AUTHORS
+        ]
+        if len(chunk) < CANDIDATE_CHUNK:
+            return best  # every author with a count was read
+        _, _, bound, bound_inf = chunk[-1]
+        if len(best) == TOP_AUTHORS and (best[-1][_SIGN[column]], best[-1][5] or 0.0) > (bound, bound_inf):
+            return best
+    rows = [r for r in _range_rows(since, until) if r[_SIGN[column]]]
+    return heapq.nsmallest(TOP_AUTHORS, rows, key=lambda r: _rank_key(r, column))
 
 
 def _author(r: tuple) -> dict[str, Any]:

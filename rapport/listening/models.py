@@ -271,11 +271,41 @@ class AuthorDaily(models.Model):
                     "person_id",
                 ],
                 name="author_daily_cover",
-            )
+            ),
+            # One author's days in a range: the exact sums for the dashboard's candidates.
+            models.Index(fields=["author_handle", "day"], name="author_daily_handle_day"),
         ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.author_handle}: {self.total}"
+
+
+class AuthorTotal(models.Model):
+    """Running totals per author over all days, kept at ingest next to AuthorDaily (and
+    recomputed from it by `rollups.rebuild`). Never less than any day range's sums, so the
+    dashboard ranks advocates and detractors by reading authors in this order (an indexed
+    ORDER BY … LIMIT) and stops as soon as no later author can beat its top ten."""
+
+    source_kind = models.CharField(max_length=12)
+    author_handle = models.CharField(max_length=320)
+    author_name = models.CharField(max_length=200, blank=True)
+    person_id = models.IntegerField(null=True, blank=True)
+    positive = models.PositiveIntegerField(default=0)
+    negative = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    influence = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source_kind", "author_handle"], name="uniq_author_total")
+        ]
+        indexes = [
+            models.Index(fields=["-positive", "-influence"], name="author_total_positive"),
+            models.Index(fields=["-negative", "-influence"], name="author_total_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author_handle}: +{self.positive} -{self.negative}"
 
 
 # --- acting ---------------------------------------------------------------------------

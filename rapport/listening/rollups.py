@@ -15,7 +15,14 @@ from collections.abc import Iterable
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from rapport.listening.models import AuthorDaily, Mention, MentionDaily, MentionMatch, TopicDaily
+from rapport.listening.models import (
+    AuthorDaily,
+    AuthorTotal,
+    Mention,
+    MentionDaily,
+    MentionMatch,
+    TopicDaily,
+)
 
 TOPICS_PER_MENTION = 8
 
@@ -115,6 +122,61 @@ def _merge_authors(authors: dict) -> None:
         greatest=("influence",),
         keep_first=("author_name", "person_id"),
     )
+    totals: dict[tuple[str, str], dict] = {}
+    for (_day, source, handle), a in authors.items():
+        t = totals.setdefault((source, handle), {**a, "pos": 0, "neg": 0, "total": 0, "inf": 0.0})
+        t["pos"] += a["pos"]
+        t["neg"] += a["neg"]
+        t["total"] += a["total"]
+        t["inf"] = max(t["inf"], a["inf"])
+        t["person_id"] = t["person_id"] or a["person_id"]
+    _upsert(
+        AuthorTotal,
+        ["source_kind", "author_handle"],
+        [
+            (*key, a["pos"], a["neg"], a["total"], a["inf"], a["name"], a["person_id"])
+            for key, a in totals.items()
+        ],
+        add=["positive", "negative", "total"],
+        greatest=("influence",),
+        keep_first=("author_name", "person_id"),
+    )
+
+
+def rebuild_author_totals() -> None:
+    """Author totals recomputed from the daily author rows (after `rebuild` replaced some)."""
+    AuthorTotal.objects.all().delete()
+    rows = (
+        AuthorDaily.objects.values("source_kind", "author_handle")
+        .annotate(
+            pos=models.Sum("positive"),
+            neg=models.Sum("negative"),
+            n=models.Sum("total"),
+            inf=models.Max("influence"),
+            name=models.Max("author_name"),
+            person=models.Max("person_id"),
+        )
+        .order_by()
+        .values_list("source_kind", "author_handle", "pos", "neg", "n", "inf", "name", "person")
+    )
+    batch: list[AuthorTotal] = []
+    for source, handle, pos, neg, n, inf, name, person in rows.iterator(chunk_size=5000):
+        batch.append(
+            AuthorTotal(
+                source_kind=source,
+                author_handle=handle,
+                positive=pos or 0,
+                negative=neg or 0,
+                total=n or 0,
+                influence=inf or 0.0,
+                author_name=name or "",
+                person_id=person,
+            )
+        )
+        if len(batch) >= 5000:
+            AuthorTotal.objects.bulk_create(batch)
+            batch = []
+    AuthorTotal.objects.bulk_create(batch)
 
 
 def sentiment_changed(mention: Mention, old: str) -> None:
@@ -167,4 +229,5 @@ def rebuild(*, since: dt.date, until: dt.date | None = None) -> int:
         add(batch)
         n += len(batch)
         last = batch[-1].pk
+    rebuild_author_totals()
     return n
