@@ -159,14 +159,19 @@ def figures(
         fig.emerging_topics = sorted(emerging, key=lambda x: (-x["growth"], -x["count"]))[:10]
 
     # Advocates and detractors: most positive / negative mentions in the range, then influence.
-    fig.advocates = [_author(a) for a in _ranked(since, until, "positive")]
-    fig.detractors = [_author(a) for a in _ranked(since, until, "negative")]
+    advocates, detractors = _ranked(since, until, "positive"), _ranked(since, until, "negative")
+    if advocates is None or detractors is None:
+        everyone = _range_rows(since, until)  # one full grouping serves both lists
+        advocates = advocates if advocates is not None else _top(everyone, "positive")
+        detractors = detractors if detractors is not None else _top(everyone, "negative")
+    fig.advocates = [_author(a) for a in advocates]
+    fig.detractors = [_author(a) for a in detractors]
     return fig
 
 
 TOP_AUTHORS = 10
 CANDIDATE_CHUNK = 100
-CANDIDATE_BUDGET = 1000
+CANDIDATE_BUDGET = 200  # past this, walking costs more than grouping the whole range
 _AUTHOR_ROW = ("source_kind", "author_handle", "pos", "neg", "n", "inf", "name", "person")
 _SIGN = {"positive": 2, "negative": 3}  # the ranked count's place in an author row
 
@@ -193,13 +198,13 @@ def _range_rows(since: dt.date, until: dt.date, **author_filter: Any) -> list[tu
     )
 
 
-def _ranked(since: dt.date, until: dt.date, column: str) -> list[tuple]:
+def _ranked(since: dt.date, until: dt.date, column: str) -> list[tuple] | None:
     """The top authors of the range by `column`, exactly. AuthorTotal holds each author's
     all-time count, an upper bound of any range's, so authors are read in that order, a
     hundred at a time, and their range sums computed; once the tenth best range score beats
     the next author's bound nobody later can enter. Ranges the totals do not predict (old
-    periods) fall back to grouping every author row in the range, after a bounded number
-    of candidates."""
+    periods) give None after a bounded number of candidates: the caller groups every
+    author row of the range once, for both lists (`_top`)."""
     best: list[tuple] = []
     totals = AuthorTotal.objects.filter(**{f"{column}__gt": 0}).order_by(f"-{column}", "-influence", "id")
     for offset in range(0, CANDIDATE_BUDGET, CANDIDATE_CHUNK):
@@ -221,8 +226,13 @@ def _ranked(since: dt.date, until: dt.date, column: str) -> list[tuple]:
         _, _, bound, bound_inf = chunk[-1]
         if len(best) == TOP_AUTHORS and (best[-1][_SIGN[column]], best[-1][5] or 0.0) > (bound, bound_inf):
             return best
-    rows = [r for r in _range_rows(since, until) if r[_SIGN[column]]]
-    return heapq.nsmallest(TOP_AUTHORS, rows, key=lambda r: _rank_key(r, column))
+    return None
+
+
+def _top(rows: list[tuple], column: str) -> list[tuple]:
+    return heapq.nsmallest(
+        TOP_AUTHORS, (r for r in rows if r[_SIGN[column]]), key=lambda r: _rank_key(r, column)
+    )
 
 
 def _author(r: tuple) -> dict[str, Any]:

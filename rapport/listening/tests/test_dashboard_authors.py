@@ -74,7 +74,10 @@ def random_mentions(monkeypatch):
 @pytest.mark.parametrize("days_back", [(0, 89), (0, 59), (0, 6), (60, 89), (70, 71), (200, 210)])
 def test_ranking_equals_a_full_count_of_the_range(random_mentions, column, days_back):
     since, until = TODAY - dt.timedelta(days=days_back[1]), TODAY - dt.timedelta(days=days_back[0])
-    got = [(r[0], r[1], r[dashboard._SIGN[column]]) for r in dashboard._ranked(since, until, column)]
+    ranked = dashboard._ranked(since, until, column)
+    if ranked is None:  # past the candidate budget: the full grouping
+        ranked = dashboard._top(dashboard._range_rows(since, until), column)
+    got = [(r[0], r[1], r[dashboard._SIGN[column]]) for r in ranked]
     assert got == brute_force(random_mentions, since, until, column)
 
 
@@ -84,7 +87,7 @@ def test_ranking_reads_few_candidates_when_the_range_covers_the_totals(
 ):
     # Ties need a few chunks of 7; the fallback would be 5 chunks × 2 queries + 1.
     with django_assert_max_num_queries(8):
-        dashboard._ranked(TODAY - dt.timedelta(days=400), TODAY, "positive")
+        assert dashboard._ranked(TODAY - dt.timedelta(days=400), TODAY, "positive") is not None
 
 
 @pytest.mark.django_db
