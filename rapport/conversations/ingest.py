@@ -11,10 +11,12 @@ routing, notices, auto-reply row) is written in the same transaction as the mess
 crash leaves either all of it or none of it."""
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Field
 from django.utils import timezone
@@ -290,8 +292,17 @@ def _identity(cm: CanonicalMessage) -> tuple[str, str] | None:
     kind = cm.author.kind
     if kind not in IdentityKind.values or not cm.author.value:
         return None
+    # Phone numbers depend on the default region: part of the key, so a change is seen.
+    return _normalised(kind, cm.author.value, getattr(settings, "RAPPORT_DEFAULT_REGION", None))
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalised(kind: str, value: str, region: str | None) -> tuple[str, str] | None:
+    """Normalising an author (phonenumbers, IDNA) is pure but not cheap, and a batch needs it
+    twice per message (prefetch, then resolve) for senders who write again and again;
+    process_batch warms this before taking the write lock."""
     try:
-        return kind, normalise(kind, cm.author.value)
+        return kind, normalise(kind, value)
     except IdentityError:
         return None
 
@@ -674,6 +685,7 @@ def process_batch(
         messages, reason = _normalise(payload)
         prepared = []
         for cm in messages:
+            _identity(cm)  # outside the write transaction: see _normalised
             text, html = _prepare(cm)
             prepared.append((cm, _external_id(cm), text, html))
             texts.append(text)
