@@ -35,7 +35,7 @@ from django.utils import timezone
 from rapport.channels.models import Channel, ChannelKind, PayloadStatus, RawPayload
 
 RECEIVE_CHUNK = 200
-WORKER_PAUSE = 0.05  # seconds a worker waits when there is less than a batch pending  # deliveries between two batches when receiver and worker share a process
+WORKER_PAUSE = 0.2  # seconds a worker waits when there is less than a batch pending
 
 ANGRY = [
     "This is unacceptable. My order {n} arrived broken and nobody answers. I want a refund now!",
