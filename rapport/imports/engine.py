@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -258,11 +259,50 @@ def iter_data_rows(rows: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]
                 break
 
 
+# From this many rows on, a SQLite import drops the secondary indexes of the tables it fills
+# and rebuilds them once at the end (a sorted build beats a million random index inserts).
+DEFER_INDEXES_ROWS = 100_000
+DEFERRED_TABLES = (
+    "people_person",
+    "people_identity",
+    "people_employment",
+    "people_address",
+    "people_person_tags",
+)
+
+
+@contextmanager
+def deferred_indexes(enabled: bool) -> Iterator[None]:
+    """Inside the import's transaction: drop the non-unique indexes, yield, recreate them.
+
+    Safe because it is all one transaction: other connections keep reading the committed
+    snapshot with its indexes (WAL), and a failure rolls the drop back with everything else.
+    Unique indexes stay: the import relies on them (INSERT OR IGNORE of tag links)."""
+    if not enabled or connection.vendor != "sqlite" or not connection.in_atomic_block:
+        yield
+        return
+    placeholders = ", ".join(["%s"] * len(DEFERRED_TABLES))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            f"AND sql NOT LIKE 'CREATE UNIQUE%%' AND tbl_name IN ({placeholders})",
+            list(DEFERRED_TABLES),
+        )
+        saved = cursor.fetchall()
+        for name, _ in saved:
+            cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    with connection.cursor() as cursor:
+        for _, sql in saved:
+            cursor.execute(sql)
+
+
 def run(importer: Any, path: Path, info: FileInfo) -> Stats:
     """Drive `importer` (see rapport.imports.kinds) over every data row of the file."""
     ctx = importer.ctx
     stats = ctx.stats
-    with open_rows(path, info) as (headers, rows):
+    big = not ctx.dry and (ctx.progress.total or 0) >= DEFER_INDEXES_ROWS
+    with open_rows(path, info) as (headers, rows), deferred_indexes(big):
         importer.load_indexes()
         ctx.progress.update(stats, force=True)
         n_headers = len(ctx.headers)
