@@ -138,8 +138,8 @@ def test_a_redirect_to_a_private_ip_literal_is_refused(net):
 
 def test_a_public_redirect_is_followed_and_pinned_to_its_own_checked_address(net):
     other = "93.184.216.35"
-    net.resolve("feeds.example.com", PUBLIC).resolve("cdn.example.net", other, "127.0.0.1")
-    net.reply("301 Moved Permanently", {"Location": "http://cdn.example.net:8080/rss"})
+    net.resolve("feeds.example.com", PUBLIC).resolve("mirror.example.net", other, "127.0.0.1")
+    net.reply("301 Moved Permanently", {"Location": "http://mirror.example.net:8080/rss"})
     net.reply("200 OK", {}, b"ok")
     resp = http.fetch("http://feeds.example.com/rss")
     assert resp.body == b"ok"
