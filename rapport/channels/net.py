@@ -52,7 +52,7 @@ class ResponseTooLarge(TransportError):
         super().__init__(f"The response is larger than {limit} bytes.", permanent=True)
 
 
-def _pinned_connection(
+def pinned_connection(
     url: str, timeout: float, *, allow_private: bool
 ) -> tuple[http.client.HTTPConnection, str]:
     """Resolve the host once, check that address and return a connection that can only go
@@ -79,7 +79,7 @@ def _pinned_connection(
 
 def safe_post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = 10.0) -> tuple[int, bytes]:
     allow_private = getattr(settings, "RAPPORT_WEBHOOK_ALLOW_PRIVATE", False)
-    conn, path = _pinned_connection(url, timeout, allow_private=allow_private)
+    conn, path = pinned_connection(url, timeout, allow_private=allow_private)
     try:
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
@@ -102,7 +102,7 @@ def safe_get(
     as they are; a caller that follows one calls `safe_get` again for the target, which is
     resolved, checked and pinned in its turn. Raises ResponseTooLarge when Content-Length
     or the body exceeds `max_bytes` (a declared size is refused before reading)."""
-    conn, path = _pinned_connection(url, timeout, allow_private=allow_private)
+    conn, path = pinned_connection(url, timeout, allow_private=allow_private)
     try:
         conn.request("GET", path, headers=headers)
         response = conn.getresponse()

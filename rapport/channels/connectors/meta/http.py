@@ -12,13 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -62,32 +60,22 @@ Transport = Callable[[str, str, bytes, dict[str, str], float], Response]
 
 
 def _network(method: str, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Response:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ApiError("The API URL must be an http(s) URL.", permanent=True)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    allow_private = getattr(settings, "RAPPORT_WEBHOOK_ALLOW_PRIVATE", False)
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ApiError(f"Cannot resolve {parts.hostname}: {exc}")
-    ip = str(infos[0][4][0])
-    if not getattr(settings, "RAPPORT_WEBHOOK_ALLOW_PRIVATE", False):
-        try:
-            net._check_address(ip)
-        except TransportError as exc:
-            raise ApiError(str(exc), permanent=True)
-    cls = net._PinnedHTTPS if parts.scheme == "https" else net._PinnedHTTP
-    conn = cls(parts.hostname, port, ip, timeout)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # Resolve once, check, and connect only to that address (see rapport.channels.net).
+        conn, path = net.pinned_connection(url, timeout, allow_private=allow_private)
+    except TransportError as exc:
+        raise ApiError(str(exc), permanent=exc.permanent)
+    host = conn.host
     try:
         conn.request(method, path, body=body or None, headers=headers)
         resp = conn.getresponse()
         data = resp.read(MAX_RESPONSE + 1)
         if len(data) > MAX_RESPONSE:
-            raise ApiError(f"{parts.hostname} answered more than {MAX_RESPONSE // 1024} KB.")
+            raise ApiError(f"{host} answered more than {MAX_RESPONSE // 1024} KB.")
         return Response(resp.status, data, {k.lower(): v for k, v in resp.getheaders()})
     except (OSError, http.client.HTTPException) as exc:
-        raise ApiError(f"Could not reach {parts.hostname}: {exc}")
+        raise ApiError(f"Could not reach {host}: {exc}")
     finally:
         conn.close()
 
