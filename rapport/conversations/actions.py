@@ -42,6 +42,7 @@ from rapport.conversations.models import (
 )
 from rapport.conversations.notify import admins, notify
 from rapport.conversations.sanitise import clean_html
+from rapport.core.actions import require_write
 from rapport.core.errors import ActionError, ConflictError
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,6 @@ log = logging.getLogger(__name__)
 MAX_REPLY = 20_000
 MAX_DELIVERY_ATTEMPTS = 5
 BACKOFF_SECONDS = (30, 120, 600, 1800)
-
-
-def _require_write(actor: User) -> None:
-    if not actor.can_write:
-        raise ActionError("Your role is read-only.")
 
 
 def _bump(conversation: Conversation, expected_version: int | None, **changes: object) -> Conversation:
@@ -109,7 +105,7 @@ def queue_outbound(
 @transaction.atomic
 def conversation_reply(*, actor: User, conversation: Conversation, text: str) -> Message:
     """Answer the customer on the channel they last wrote from, through its transport."""
-    _require_write(actor)
+    require_write(actor)
     text = _text(text)
     channel = conversation.reply_channel
     if channel is None:
@@ -151,7 +147,7 @@ def conversation_note(*, actor: User, conversation: Conversation, text: str) -> 
     """An internal note: stored in the history, never sent to the customer. Each `@username`
     of a colleague who can see the conversation gets a notice and an email; mentioning
     someone who cannot see it tells them nothing (not even that it exists)."""
-    _require_write(actor)
+    require_write(actor)
     message = Message.objects.create(
         conversation=conversation,
         direction=Direction.NOTE,
@@ -196,7 +192,7 @@ def conversation_note(*, actor: User, conversation: Conversation, text: str) -> 
 def conversation_assign(
     *, actor: User, conversation: Conversation, assignee: User | None, expected_version: int | None = None
 ) -> Conversation:
-    _require_write(actor)
+    require_write(actor)
     if assignee is not None:
         if not routing.is_agent(assignee):
             raise ActionError("That user cannot take conversations.", {"assignee": ["Not an active agent."]})
@@ -229,7 +225,7 @@ def conversation_assign(
 def conversation_set_status(
     *, actor: User, conversation: Conversation, status: str, expected_version: int | None = None
 ) -> Conversation:
-    _require_write(actor)
+    require_write(actor)
     if status not in Status.values:
         raise ActionError("Unknown status.", {"status": [f"Choose one of {', '.join(Status.values)}."]})
     before = conversation.status
@@ -249,7 +245,7 @@ def conversation_set_status(
 def conversation_set_priority(
     *, actor: User, conversation: Conversation, priority: str, expected_version: int | None = None
 ) -> Conversation:
-    _require_write(actor)
+    require_write(actor)
     if priority not in Priority.values:
         raise ActionError("Unknown priority.", {"priority": [f"Choose one of {', '.join(Priority.values)}."]})
     before = conversation.priority
@@ -286,7 +282,7 @@ def call_log(
     notes: str = "",
 ) -> Call:
     """A phone call joins the conversation's history like any message."""
-    _require_write(actor)
+    require_write(actor)
     errors: dict[str, list[str]] = {}
     if direction not in CallDirection.values:
         errors["direction"] = ["Inbound or outbound."]
@@ -460,7 +456,7 @@ def conversations_bulk(*, actor: User, ids: list[Any], action: str, value: str =
     never tells whether it exists) and changed in its own transaction."""
     from rapport.conversations.selectors import conversation_for_edit
 
-    _require_write(actor)
+    require_write(actor)
     if action not in BULK_ACTIONS:
         raise ActionError("Unknown bulk action.", {"action": [f"Choose one of {', '.join(BULK_ACTIONS)}."]})
     clean_ids = list(dict.fromkeys(str(i) for i in ids if str(i).isdigit()))
@@ -528,7 +524,7 @@ def conversation_merge(*, actor: User, survivor: Conversation, other: Conversati
     """Move `other`'s messages, calls, channels and tags into `survivor`; `other` becomes a
     closed tombstone pointing at it. Only conversations of the same person (or of people
     merged since) merge. The audit entry lists every moved row, so the merge can be undone."""
-    _require_write(actor)
+    require_write(actor)
     if survivor.pk == other.pk:
         raise ActionError("Choose another conversation.", {"other": ["The same conversation."]})
     locked = {
@@ -622,7 +618,7 @@ def conversation_merge_undo(*, actor: User, conversation: Conversation) -> Conve
     arrived on the survivor after the merge stay there."""
     from rapport.conversations.selectors import can_edit_conversation
 
-    _require_write(actor)
+    require_write(actor)
     entry = merge_entry(conversation)
     if entry is None or conversation.merged_into_id is None:
         raise ActionError("This conversation is not merged into another.")
@@ -695,7 +691,7 @@ def conversation_hop(
     from rapport.people.identities import IdentityError, normalise
     from rapport.people.models import Identity, IdentityKind
 
-    _require_write(actor)
+    require_write(actor)
     if mode not in HOP_MODES:
         raise ActionError("Unknown move.", {"mode": [f"Choose one of {', '.join(HOP_MODES)}."]})
     origin = _where(conversation)
@@ -817,7 +813,7 @@ def can_edit_canned(actor: User, canned: CannedAnswer) -> bool:
 
 @transaction.atomic
 def canned_save(*, actor: User, canned: CannedAnswer | None = None, data: dict[str, Any]) -> CannedAnswer:
-    _require_write(actor)
+    require_write(actor)
     if canned is not None and not can_edit_canned(actor, canned):
         raise ActionError("Only its author or an admin can change this canned answer.")
     clean = _canned_clean(actor, data)
@@ -839,7 +835,7 @@ def canned_save(*, actor: User, canned: CannedAnswer | None = None, data: dict[s
 
 @transaction.atomic
 def canned_delete(*, actor: User, canned: CannedAnswer) -> None:
-    _require_write(actor)
+    require_write(actor)
     if not can_edit_canned(actor, canned):
         raise ActionError("Only its author or an admin can delete this canned answer.")
     audit_record(

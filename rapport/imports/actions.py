@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from rapport.accounts.models import Team, User
-from rapport.core.actions import default_team, resolve_access_fields
+from rapport.core.actions import default_team, require_write, resolve_access_fields
 from rapport.core.errors import ActionError
 from rapport.imports import engine
 from rapport.imports.kinds import IMPORTERS
@@ -38,11 +38,6 @@ def report_path(job: ImportJob) -> Path:
 
 def progress_path(job: ImportJob) -> Path:
     return engine.imports_dir() / f"{job.stored_name}.progress.json"
-
-
-def _require_write(actor: User) -> None:
-    if not actor.can_write:
-        raise ActionError("Your role is read-only; you cannot import.")
 
 
 def _save_upload(chunks: Any, limit: int) -> tuple[str, int]:
@@ -73,7 +68,7 @@ def job_create(*, actor: User, kind: str, chunks: Any, original_name: str = "") 
     The stored name is random; `original_name` is only shown back to the user."""
     from django.conf import settings
 
-    _require_write(actor)
+    require_write(actor)
     if kind not in ImportKind.values:
         raise ActionError(
             "Choose what the file contains.", {"kind": [f"One of {', '.join(ImportKind.values)}."]}
@@ -113,7 +108,7 @@ def job_create(*, actor: User, kind: str, chunks: Any, original_name: str = "") 
 
 
 def _check_owner(actor: User, job: ImportJob) -> None:
-    _require_write(actor)
+    require_write(actor)
     if job.owner_id != actor.pk and not actor.is_admin:
         raise ActionError("This import belongs to someone else.")
 

@@ -3,7 +3,6 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -15,6 +14,7 @@ from rapport.core.models import Visibility
 from rapport.imports import actions, export
 from rapport.imports.models import ImportKind, ImportStatus, OnDuplicate
 from rapport.imports.selectors import job_for, job_status, jobs_visible
+from rapport.web.editing import require_writer
 
 
 class UploadForm(forms.Form):
@@ -24,16 +24,11 @@ class UploadForm(forms.Form):
     )
 
 
-def _require_writer(request: AuthedRequest) -> None:
-    if not request.user.can_write:
-        raise PermissionDenied("Your role is read-only; you cannot import.")
-
-
 @login_required
 def import_home(request: AuthedRequest) -> HttpResponse:
     form = UploadForm()
     if request.method == "POST":
-        _require_writer(request)
+        require_writer(request.user)
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]
@@ -73,7 +68,7 @@ def import_job(request: AuthedRequest, pk: int) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     message = ""
     if request.method == "POST":
-        _require_writer(request)
+        require_writer(request.user)
         mapping = [request.POST.get(f"col_{i}", "")[:60] for i in range(len(job.headers))]
         team = None
         team_id = request.POST.get("team", "")
@@ -115,7 +110,7 @@ def import_job(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def import_start(request: AuthedRequest, pk: int) -> HttpResponse:
-    _require_writer(request)
+    require_writer(request.user)
     job = job_for(user=request.user, job_id=pk)
     try:
         actions.job_start(actor=request.user, job=job)

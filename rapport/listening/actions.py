@@ -10,6 +10,7 @@ from django.utils import timezone
 from rapport.accounts.models import Role, User
 from rapport.audit.actions import audit_record
 from rapport.audit.models import AuditEntry
+from rapport.core.actions import require_write
 from rapport.core.errors import ActionError, ConflictError
 from rapport.core.models import Visibility
 from rapport.listening import rollups
@@ -25,11 +26,6 @@ from rapport.listening.models import (
     VelocityMetric,
 )
 from rapport.listening.query import QuerySyntaxError, parse
-
-
-def _require_write(actor: User) -> None:
-    if not actor.can_write:
-        raise ActionError("Your role is read-only.")
 
 
 def _access_fields(actor: User, data: dict[str, Any], record: Any) -> None:
@@ -87,7 +83,7 @@ def _query_fields(data: dict[str, Any], q: ListeningQuery) -> None:
 
 @transaction.atomic
 def query_create(*, actor: User, data: dict[str, Any]) -> ListeningQuery:
-    _require_write(actor)
+    require_write(actor)
     q = ListeningQuery(owner=actor)
     if "text" not in data:
         data = {**data, "text": ""}
@@ -106,7 +102,7 @@ def query_create(*, actor: User, data: dict[str, Any]) -> ListeningQuery:
 def query_update(
     *, actor: User, query: ListeningQuery, data: dict[str, Any], expected_version: int | None = None
 ) -> ListeningQuery:
-    _require_write(actor)
+    require_write(actor)
     _query_fields(data, query)
     _access_fields(actor, data, query)
     query.updated_at = timezone.now()
@@ -139,7 +135,7 @@ def query_update(
 
 @transaction.atomic
 def query_delete(*, actor: User, query: ListeningQuery) -> None:
-    _require_write(actor)
+    require_write(actor)
     audit_record(actor=actor, obj=query, action=AuditEntry.Action.DELETE, summary=query.name)
     query.delete()
 
@@ -149,7 +145,7 @@ def query_delete(*, actor: User, query: ListeningQuery) -> None:
 
 @transaction.atomic
 def rule_save(*, actor: User, data: dict[str, Any], rule: AlertRule | None = None) -> AlertRule:
-    _require_write(actor)
+    require_write(actor)
     creating = rule is None
     rule = rule or AlertRule(owner=actor)
     errors: dict[str, list[str]] = {}
@@ -212,7 +208,7 @@ def rule_save(*, actor: User, data: dict[str, Any], rule: AlertRule | None = Non
 
 @transaction.atomic
 def mention_set_state(*, actor: User, mention: Mention, state: str) -> Mention:
-    _require_write(actor)
+    require_write(actor)
     if state not in MentionState.values or state == MentionState.CONVERTED:
         raise ActionError("Unknown state.", {"state": ["Choose new, reviewed or ignored."]})
     mention.state = state
@@ -229,7 +225,7 @@ def mention_correct_sentiment(*, actor: User, mention: Mention, label: str) -> M
     and the correction teaches the learned model (`rapport.intelligence`)."""
     from rapport.intelligence.actions import correction_record
 
-    _require_write(actor)
+    require_write(actor)
     if label not in Sentiment.values:
         raise ActionError("Unknown label.", {"label": ["Choose negative, neutral or positive."]})
     if not mention.text.strip():

@@ -11,10 +11,9 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from rapport.core.access import can_edit, get_visible
@@ -26,6 +25,7 @@ from rapport.people.models import Organisation, Person, Source
 from rapport.people.quickadd import MAX_TEXT_CHARS, capture_save, parse_for, plan_capture
 from rapport.people.selectors import organisations_visible, people_visible, person_detail
 from rapport.people.vcard import MAX_VCARD_BYTES, people_to_vcards, person_to_vcard, vcard_filename
+from rapport.web.forms import safe_next
 
 MAX_EXPORT_IDS = 500
 PREVIEW_ROWS = 300
@@ -212,13 +212,6 @@ def person_duplicates_view(request: AuthedRequest, pk: int) -> HttpResponse:
     )
 
 
-def _safe_next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return default
-
-
 @login_required
 @require_POST
 def duplicate_dismiss_view(request: AuthedRequest) -> HttpResponse:
@@ -232,7 +225,7 @@ def duplicate_dismiss_view(request: AuthedRequest) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{a.full_name} and {b.full_name} will not be suggested again.")
-    return redirect(_safe_next(request, reverse("duplicates")))
+    return redirect(safe_next(request, reverse("duplicates")))
 
 
 # --- merge -----------------------------------------------------------------------------------
