@@ -15,7 +15,6 @@ from django.views.decorators.http import require_POST
 from rapport.core.access import can_see, visible
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest, int_param
-from rapport.core.pagination import Page
 from rapport.people import actions
 from rapport.people.forms import (
     AddressForm,
@@ -66,7 +65,7 @@ from rapport.web.editing import (
     require_writer,
 )
 from rapport.web.forms import act_on_form, apply_action_error, lookup_label
-from rapport.web.listing import bool_param, owner_choices, owner_param, query_without
+from rapport.web.listing import bool_param, list_page, owner_param
 
 PAGE_SIZE = 50
 
@@ -104,32 +103,21 @@ def person_list_view(request: AuthedRequest) -> HttpResponse:
         needs_review=bool_param(request.GET.get("review")),
         sort=sort,
     )
-    error = None
-    try:
-        page = person_list(
-            user=request.user, filters=filters, cursor=request.GET.get("cursor") or None, limit=PAGE_SIZE
-        )
-    except ActionError as exc:
-        error, page = exc.message, Page(items=[], next_cursor=None)
+    page, context, status = list_page(
+        request,
+        lambda cursor: person_list(user=request.user, filters=filters, cursor=cursor, limit=PAGE_SIZE),
+        nav="people",
+        filters=filters,
+        sorts=PERSON_SORTS,
+    )
     for person in page.items:
         # A visible person may work at a private organisation: its name is not shown then.
         person.org_visible = person.organisation is not None and can_see(request.user, person.organisation)  # type: ignore[attr-defined]
-    org = None
     if filters.organisation:
-        org = organisations_visible(request.user).filter(pk=filters.organisation).only("id", "name").first()
-    context = {
-        "nav": "people",
-        "page": page,
-        "filters": filters,
-        "filter_org": org,
-        "error": error,
-        "sorts": list(PERSON_SORTS),
-        "owners": owner_choices(),
-        "owner_raw": request.GET.get("owner", ""),
-        "export_query": query_without(request, "cursor"),
-        "is_first_page": not request.GET.get("cursor"),
-    }
-    return render(request, "people/person_list.html", context, status=400 if error else 200)
+        context["filter_org"] = (
+            organisations_visible(request.user).filter(pk=filters.organisation).only("id", "name").first()
+        )
+    return render(request, "people/person_list.html", context, status=status)
 
 
 def _identity_rows(request: HttpRequest) -> list[dict[str, str]]:
@@ -480,25 +468,14 @@ def organisation_list_view(request: AuthedRequest) -> HttpResponse:
         owner=owner_param(request),
         sort=request.GET.get("sort", "name"),
     )
-    error = None
-    try:
-        page = organisation_list(
-            user=request.user, filters=filters, cursor=request.GET.get("cursor") or None, limit=PAGE_SIZE
-        )
-    except ActionError as exc:
-        error, page = exc.message, Page(items=[], next_cursor=None)
-    context = {
-        "nav": "orgs",
-        "page": page,
-        "filters": filters,
-        "error": error,
-        "sorts": list(ORG_SORTS),
-        "owners": owner_choices(),
-        "owner_raw": request.GET.get("owner", ""),
-        "export_query": query_without(request, "cursor"),
-        "is_first_page": not request.GET.get("cursor"),
-    }
-    return render(request, "people/organisation_list.html", context, status=400 if error else 200)
+    _, context, status = list_page(
+        request,
+        lambda cursor: organisation_list(user=request.user, filters=filters, cursor=cursor, limit=PAGE_SIZE),
+        nav="orgs",
+        filters=filters,
+        sorts=ORG_SORTS,
+    )
+    return render(request, "people/organisation_list.html", context, status=status)
 
 
 def _domains(text: str) -> list[str]:

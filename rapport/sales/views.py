@@ -18,7 +18,6 @@ from rapport.accounts.models import Role, User
 from rapport.core.access import can_edit, can_see
 from rapport.core.errors import ActionError, ConflictError
 from rapport.core.http import AuthedRequest, int_param
-from rapport.core.pagination import Page
 from rapport.people.selectors import organisation_detail, organisations_visible, people_visible
 from rapport.sales import actions
 from rapport.sales.forms import (
@@ -44,7 +43,7 @@ from rapport.web.editing import (
     require_writer,
 )
 from rapport.web.forms import act_on_form, lookup_label
-from rapport.web.listing import owner_choices, owner_param, query_without
+from rapport.web.listing import list_page, owner_param
 
 # --- deals ------------------------------------------------------------------------------
 
@@ -75,34 +74,20 @@ def deal_list_view(request: AuthedRequest) -> HttpResponse:
         organisation=int_param(request.GET.get("organisation")),
         sort=request.GET.get("sort", "-created"),
     )
-    error = None
-    try:
-        page = deal_list(
-            user=request.user, filters=filters, cursor=request.GET.get("cursor") or None, limit=50
-        )
-    except ActionError as exc:
-        error, page = exc.message, Page(items=[], next_cursor=None)
+    page, context, status = list_page(
+        request,
+        lambda cursor: deal_list(user=request.user, filters=filters, cursor=cursor, limit=50),
+        nav="deals",
+        filters=filters,
+        sorts=DEAL_SORTS,
+    )
     for deal in page.items:
         deal.org_visible = _org_visible(request.user, deal)  # type: ignore[attr-defined]
-    filter_org = None
     if filters.organisation:
-        filter_org = organisations_visible(request.user).filter(pk=filters.organisation).first()
-    pipelines = list(Pipeline.objects.prefetch_related("stages"))
-    context = {
-        "nav": "deals",
-        "page": page,
-        "filters": filters,
-        "filter_org": filter_org,
-        "error": error,
-        "sorts": list(DEAL_SORTS),
-        "statuses": DealStatus.choices,
-        "pipelines": pipelines,
-        "owners": owner_choices(),
-        "owner_raw": request.GET.get("owner", ""),
-        "export_query": query_without(request, "cursor"),
-        "is_first_page": not request.GET.get("cursor"),
-    }
-    return render(request, "sales/deal_list.html", context, status=400 if error else 200)
+        context["filter_org"] = organisations_visible(request.user).filter(pk=filters.organisation).first()
+    context["statuses"] = DealStatus.choices
+    context["pipelines"] = list(Pipeline.objects.prefetch_related("stages"))
+    return render(request, "sales/deal_list.html", context, status=status)
 
 
 @login_required
