@@ -3,9 +3,10 @@ priority, bulk, merge and undo, channel hop), canned answers, notifications, rou
 and SLA policies (admins), channels (admins) and the dead-letter list with replay (admins)."""
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.db import transaction
+from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict, Field
@@ -92,6 +93,10 @@ class InboxQuery(Schema):
 
 class TextIn(InputSchema):
     text: Annotated[str, Chars(20000)]
+
+
+class SentimentIn(InputSchema):
+    label: Literal["negative", "neutral", "positive"]
 
 
 class AssignIn(InputSchema):
@@ -292,6 +297,17 @@ def note(request: ApiRequest, conversation_id: Id, payload: TextIn) -> Status:
     conv = selectors.conversation_for_edit(request.auth, conversation_id)
     message = actions.conversation_note(actor=request.auth, conversation=conv, text=payload.text)
     return Status(201, _message_out(message))
+
+
+@router.post("/conversations/{conversation_id}/messages/{message_id}/sentiment", response=MessageOut)
+def message_sentiment(
+    request: ApiRequest, conversation_id: Id, message_id: Id, payload: SentimentIn
+) -> dict[str, Any]:
+    """One-click correction of a customer message's sentiment; it also trains the learned backend."""
+    conv = selectors.conversation_for_edit(request.auth, conversation_id)
+    message = get_object_or_404(conv.messages, pk=message_id)
+    actions.message_sentiment_correct(actor=request.auth, message=message, label=payload.label)
+    return _message_out(message)
 
 
 @router.post("/conversations/{conversation_id}/assign", response=ConversationOut)
@@ -667,8 +683,6 @@ def reorder_rules(request: ApiRequest, payload: ReorderIn) -> list[dict[str, Any
 
 def _rule(user: User, rule_id: int) -> RoutingRule:
     _admin(user)
-    from django.shortcuts import get_object_or_404
-
     return get_object_or_404(RoutingRule, pk=rule_id)
 
 

@@ -138,6 +138,35 @@ def mentioned_usernames(text: str) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))[:50]
 
 
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+
+@transaction.atomic
+def message_sentiment_correct(*, actor: User, message: Message, label: str) -> Message:
+    """An agent's one-click correction of a customer message's sentiment: the message shows
+    the corrected label, and the text and label become a training example for the learned
+    sentiment backend (rapport.intelligence), as corrections on listening mentions do."""
+    require_write(actor)
+    if label not in SENTIMENT_LABELS:
+        raise ActionError("Unknown sentiment.", {"label": [f"Choose one of {', '.join(SENTIMENT_LABELS)}."]})
+    if message.direction != Direction.INBOUND:
+        raise ActionError("Only customer messages carry a sentiment.")
+    from rapport.intelligence.actions import correction_record
+
+    before = message.sentiment
+    Message.objects.filter(pk=message.pk).update(sentiment=label)
+    message.sentiment = label
+    if message.text.strip():
+        correction_record(user=actor, text=message.text, label=label)
+    audit_record(
+        actor=actor,
+        obj=message.conversation,
+        action=AuditEntry.Action.UPDATE,
+        changes={f"message {message.pk} sentiment": [before, label]},
+    )
+    return message
+
+
 def _one_line(value: str, limit: int = 120) -> str:
     return " ".join((value or "").split())[:limit]
 

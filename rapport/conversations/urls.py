@@ -12,6 +12,11 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/messages.json", views.messages_json, name="conversation-messages"),
     path("inbox/<int:conversation_id>/canned.json", views.canned_json, name="conversation-canned"),
     path("inbox/<int:conversation_id>/reply/", views.reply_view, name="conversation-reply"),
+    path(
+        "inbox/<int:conversation_id>/messages/<int:message_id>/sentiment/",
+        views.message_sentiment_view,
+        name="message-sentiment",
+    ),
     path("inbox/<int:conversation_id>/assign/", views.assign_view, name="conversation-assign"),
     path("inbox/<int:conversation_id>/status/", views.status_view, name="conversation-status"),
     path("inbox/<int:conversation_id>/priority/", views.priority_view, name="conversation-priority"),

@@ -126,6 +126,7 @@ def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpRespo
         else [],
         "deals": deals,
         "can_edit": selectors.can_edit_conversation(user, conv),
+        "sentiment_labels": actions.SENTIMENT_LABELS,
         "agents": _agents_for(user),
         "statuses": Status.choices,
         "priorities": Priority.choices,
@@ -152,7 +153,15 @@ def messages_json(request: AuthedRequest, conversation_id: int) -> JsonResponse:
     conv = selectors.conversation_get(request.user, conversation_id)
     after = _int(request.GET.get("after")) or 0
     items = selectors.messages_of(conv, after=after, limit=100)
-    html = render_to_string("conversations/_messages.html", {"history": items}, request=request)
+    html = render_to_string(
+        "conversations/_messages.html",
+        {
+            "history": items,
+            "can_edit": selectors.can_edit_conversation(request.user, conv),
+            "sentiment_labels": actions.SENTIMENT_LABELS,
+        },
+        request=request,
+    )
     return JsonResponse(
         {
             "last_id": items[-1].pk if items else after,
@@ -186,6 +195,19 @@ def reply_view(request: AuthedRequest, conversation_id: int) -> HttpResponse:
             return "Note added."
         actions.conversation_reply(actor=request.user, conversation=conv, text=text)
         return "Reply queued for sending."
+
+    return _act(request, conversation_id, go)
+
+
+@login_required
+@require_POST
+def message_sentiment_view(request: AuthedRequest, conversation_id: int, message_id: int) -> HttpResponse:
+    label = request.POST.get("label", "")
+
+    def go(conv: Conversation) -> str:
+        message = get_object_or_404(conv.messages, pk=message_id)
+        actions.message_sentiment_correct(actor=request.user, message=message, label=label)
+        return f"Marked as {label}; Rapport learns from this."
 
     return _act(request, conversation_id, go)
 
