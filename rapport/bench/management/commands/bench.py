@@ -466,7 +466,7 @@ SUITES: dict[str, Callable[[BaseCommand, dict[str, Any]], None]] = {
     "import": run_import,
     "ingest": run_ingest,
     "listening": run_listening,
-    "inbox": run_inbox,
+    "inbox": lambda cmd, opts: importlib.import_module("rapport.conversations.inbox_bench").run(cmd, opts),
 }
 
 
@@ -517,6 +517,9 @@ class Command(BaseCommand):
         inbox.add_argument("--warmup", type=int, default=20)
         inbox.add_argument("--concurrency", default="1,16", help="Comma-separated levels (default 1,16).")
         inbox.add_argument("--db", help="SQLite file (default var/bench-inbox-M.sqlite3).")
+        inbox.add_argument(
+            "--database-url", help="postgres://…/rapport_bench_… (recreated) or sqlite:///path instead of --db."
+        )
         inbox.add_argument("--seed", type=int, default=1)
         inbox.add_argument("--user", default="maria", help="Seeded demo user to log in as.")
         inbox.add_argument("--workers", type=int, default=2)
