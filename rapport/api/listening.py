@@ -1,24 +1,27 @@
 """Listening API: queries (CRUD; a syntax error is a 400 on `text` naming the column),
 mentions (filtered cursor list, detail, sentiment correction, state, conversion to an inbox
-conversation), alert rules, alerts (list, acknowledge, resolve) and dashboard figures."""
+conversation), alert rules (CRUD), sources (CRUD, managers and admins write; tokens are
+write-only), alerts (list, acknowledge, resolve) and dashboard figures."""
 
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+from django.http import Http404
 from ninja import Query, Router, Schema
+from ninja.errors import HttpError
 from ninja.responses import Status
 from pydantic import Field
 
 from rapport.api.pagination import PageParams, fetch_page, page_out, page_schema
 from rapport.api.schemas import Chars, Id, InputSchema
-from rapport.core.access import get_editable
+from rapport.core.access import get_editable, get_visible
 from rapport.core.errors import ActionError
 from rapport.core.http import ApiRequest
 from rapport.core.pagination import keyset_page
 from rapport.listening import actions, dashboard, selectors
 from rapport.listening.alerts import alert_set_state
 from rapport.listening.handoff import mention_to_conversation
-from rapport.listening.models import Alert, AlertRule, ListeningQuery, Mention
+from rapport.listening.models import Alert, AlertRule, ListeningQuery, ListeningSource, Mention
 from rapport.listening.query import QuerySyntaxError, parse
 
 router = Router(tags=["Listening"])
@@ -336,6 +339,137 @@ def list_rules(request: ApiRequest) -> list[dict[str, Any]]:
 @router.post("/listening/rules", response={201: RuleOut})
 def create_rule(request: ApiRequest, payload: RuleIn) -> Status:
     return Status(201, _rule_out(actions.rule_save(actor=request.auth, data=payload.model_dump())))
+
+
+class RulePatch(InputSchema):
+    name: Annotated[str, Chars(100)] | None = None
+    kind: Literal["negative_influence", "customer_complaint", "velocity"] | None = None
+    query_id: Id | None = None
+    min_influence: float | None = Field(None, ge=0, le=100)
+    metric: Literal["volume", "negative_share"] | None = None
+    window_hours: int | None = Field(None, ge=1, le=336)
+    baseline_days: int | None = Field(None, ge=1, le=365)
+    factor: float | None = Field(None, ge=1, le=100)
+    min_count: int | None = Field(None, ge=1, le=1_000_000)
+    cooldown_hours: int | None = Field(None, ge=0, le=720)
+    auto_convert: bool | None = None
+    email: bool | None = None
+    is_active: bool | None = Field(None, description="false pauses the rule and keeps its alerts.")
+    visibility: Literal["private", "team", "everyone"] | None = None
+    team_id: Id | None = None
+    version: int | None = Field(None, description="The version you loaded; a stale one is a 409.")
+
+
+@router.get("/listening/rules/{rule_id}", response=RuleOut)
+def get_rule(request: ApiRequest, rule_id: Id) -> dict[str, Any]:
+    return _rule_out(get_visible(AlertRule, request.auth, rule_id, selectors.rules_visible(request.auth)))
+
+
+@router.patch("/listening/rules/{rule_id}", response=RuleOut)
+def update_rule(request: ApiRequest, rule_id: Id, payload: RulePatch) -> dict[str, Any]:
+    rule = get_editable(AlertRule, request.auth, rule_id)
+    data = payload.model_dump(exclude_unset=True)
+    version = data.pop("version", None)
+    # null clears only what may be empty (the query: all mentions; the team); elsewhere it
+    # means "unchanged", as leaving the field out does.
+    data = {k: v for k, v in data.items() if v is not None or k in ("query_id", "team_id")}
+    return _rule_out(actions.rule_save(actor=request.auth, data=data, rule=rule, expected_version=version))
+
+
+@router.delete("/listening/rules/{rule_id}", response={204: None})
+def delete_rule(request: ApiRequest, rule_id: Id) -> Status:
+    """Deletes the rule and the alerts it raised; the mentions stay. PATCH is_active=false
+    pauses it instead."""
+    actions.rule_delete(actor=request.auth, rule=get_editable(AlertRule, request.auth, rule_id))
+    return Status(204, None)
+
+
+# --- sources -----------------------------------------------------------------------------------
+
+
+class SourceOut(Schema):
+    id: int
+    kind: str
+    name: str
+    config: dict[str, Any]
+    has_token: bool = Field(description="A token is stored (encrypted); it is never returned.")
+    is_active: bool
+    last_polled_at: dt.datetime | None
+    last_error: str
+    last_error_at: dt.datetime | None
+    fetched_total: int
+    stored_total: int
+    bad_items_total: int
+    created_at: dt.datetime
+
+
+class SourceIn(InputSchema):
+    kind: Literal["rss", "mastodon", "x", "x_stream", "bluesky", "reddit"]
+    name: Annotated[str, Chars(100)]
+    config: dict[str, Any] = Field(default_factory=dict)
+    token: Annotated[str, Chars(4000)] | None = Field(None, description="Stored encrypted; write-only.")
+    is_active: bool = True
+
+
+class SourcePatch(InputSchema):
+    name: Annotated[str, Chars(100)] | None = None
+    config: dict[str, Any] | None = None
+    token: Annotated[str, Chars(4000)] | None = None
+    clear_token: bool = False
+    is_active: bool | None = Field(None, description="false pauses polling; everything stored stays.")
+
+
+def _source_out(s: ListeningSource) -> dict[str, Any]:
+    return {
+        **{f: getattr(s, f) for f in SourceOut.model_fields if f != "has_token"},
+        "has_token": bool(s.credentials_encrypted),
+    }
+
+
+def _manager(request: ApiRequest) -> None:
+    if not (request.auth.can_write and actions.can_manage_sources(request.auth)):
+        raise HttpError(403, "Only managers and admins manage sources.")
+
+
+def _source(source_id: int) -> ListeningSource:
+    source = ListeningSource.objects.filter(pk=source_id).first()
+    if source is None:
+        raise Http404("Not found")
+    return source
+
+
+@router.get("/listening/sources", response=list[SourceOut])
+def list_sources(request: ApiRequest) -> list[dict[str, Any]]:
+    return [_source_out(s) for s in ListeningSource.objects.all()[:500]]
+
+
+@router.get("/listening/sources/{source_id}", response=SourceOut)
+def get_source(request: ApiRequest, source_id: Id) -> dict[str, Any]:
+    return _source_out(_source(source_id))
+
+
+@router.post("/listening/sources", response={201: SourceOut})
+def create_source(request: ApiRequest, payload: SourceIn) -> Status:
+    _manager(request)
+    source = actions.source_create(actor=request.auth, data=payload.model_dump(exclude_none=True))
+    return Status(201, _source_out(source))
+
+
+@router.patch("/listening/sources/{source_id}", response=SourceOut)
+def update_source(request: ApiRequest, source_id: Id, payload: SourcePatch) -> dict[str, Any]:
+    _manager(request)
+    source = _source(source_id)
+    data = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
+    return _source_out(actions.source_update(actor=request.auth, source=source, data=data))
+
+
+@router.delete("/listening/sources/{source_id}", response={204: None})
+def delete_source(request: ApiRequest, source_id: Id) -> Status:
+    """Deletes the source and its cursors; the mentions it stored are kept. PATCH
+    is_active=false pauses it instead."""
+    _manager(request)
+    actions.source_delete(actor=request.auth, source=_source(source_id))
+    return Status(204, None)
 
 
 class AlertOut(Schema):

@@ -11,12 +11,14 @@ from rapport.accounts.models import Role, User
 from rapport.audit.actions import audit_record
 from rapport.audit.models import AuditEntry
 from rapport.core.actions import require_write
-from rapport.core.errors import ActionError, ConflictError
+from rapport.core.errors import ActionError, ConflictError, PermissionError_
 from rapport.core.models import Visibility
 from rapport.listening import rollups
 from rapport.listening.models import (
+    MENTION_KINDS,
     AlertRule,
     ListeningQuery,
+    ListeningSource,
     Mention,
     MentionState,
     QueryKind,
@@ -64,7 +66,7 @@ def _query_fields(data: dict[str, Any], q: ListeningQuery) -> None:
         q.text = text.strip()
     if "sources" in data:
         sources = [str(s) for s in (data["sources"] or [])]
-        bad = [s for s in sources if s not in SourceKind.values]
+        bad = [s for s in sources if s not in MENTION_KINDS]
         if bad:
             errors["sources"] = [f"Unknown source {bad[0]!r}."]
         q.sources = sorted(set(sources))
@@ -144,7 +146,11 @@ def query_delete(*, actor: User, query: ListeningQuery) -> None:
 
 
 @transaction.atomic
-def rule_save(*, actor: User, data: dict[str, Any], rule: AlertRule | None = None) -> AlertRule:
+def rule_save(
+    *, actor: User, data: dict[str, Any], rule: AlertRule | None = None, expected_version: int | None = None
+) -> AlertRule:
+    """Create a rule, or change one the caller loaded through `get_editable` (a stale
+    `expected_version` is a ConflictError and changes nothing)."""
     require_write(actor)
     creating = rule is None
     rule = rule or AlertRule(owner=actor)
@@ -193,7 +199,10 @@ def rule_save(*, actor: User, data: dict[str, Any], rule: AlertRule | None = Non
         raise ActionError("The rule could not be saved.", errors)
     _access_fields(actor, data, rule)
     rule.updated_at = timezone.now()
-    rule.save()
+    if creating:
+        rule.save()
+    else:
+        _save_versioned(rule, expected_version)
     audit_record(
         actor=actor,
         obj=rule,
@@ -201,6 +210,143 @@ def rule_save(*, actor: User, data: dict[str, Any], rule: AlertRule | None = Non
         summary=rule.name,
     )
     return rule
+
+
+def _save_versioned(record: AlertRule, expected_version: int | None) -> None:
+    """Write every column in one UPDATE guarded by the version, so of two concurrent edits
+    the second is refused instead of silently overwriting the first."""
+    if expected_version is not None and expected_version != record.version:
+        raise ConflictError(current_version=record.version)
+    old = record.version
+    record.version = old + 1
+    model = type(record)
+    values = {f.attname: getattr(record, f.attname) for f in model._meta.concrete_fields if not f.primary_key}
+    if not model.objects.filter(pk=record.pk, version=old).update(**values):
+        record.version = old
+        current = model.objects.filter(pk=record.pk).values_list("version", flat=True).first()
+        raise ConflictError(current_version=current)
+
+
+@transaction.atomic
+def rule_delete(*, actor: User, rule: AlertRule) -> int:
+    """Delete a rule and the alerts it raised (they mean nothing without it); the mentions
+    those alerts pointed at are kept. Returns how many alerts went with it. Pausing
+    (`is_active`) is the way to stop a rule but keep its alerts."""
+    require_write(actor)
+    alerts = rule.alerts.count()
+    audit_record(
+        actor=actor, obj=rule, action=AuditEntry.Action.DELETE, summary=f"{rule.name} ({alerts} alerts)"
+    )
+    rule.delete()
+    return alerts
+
+
+# --- sources -------------------------------------------------------------------------------
+
+MAX_CONFIG_CHARS = 20_000
+_LIST_SETTINGS = ("urls", "terms", "hashtags")
+_URL_SETTINGS = ("url", "instance", "api", "stream_api", "rules_api")
+# Where each kind keeps its secret in the encrypted credentials.
+TOKEN_FIELD = {"x": "bearer_token", "x_stream": "bearer_token", "bluesky": "access_jwt"}
+
+
+def require_source_manager(actor: User) -> None:
+    require_write(actor)
+    if not can_manage_sources(actor):
+        raise PermissionError_("Only managers and admins manage sources.")
+
+
+def _source_fields(data: dict[str, Any], source: ListeningSource) -> None:
+    errors: dict[str, list[str]] = {}
+    if "kind" in data:
+        if data["kind"] not in SourceKind.values:
+            errors["kind"] = [f"Choose one of {', '.join(SourceKind.values)}."]
+        source.kind = str(data["kind"] or "")
+    if "name" in data:
+        name = str(data["name"] or "").strip()
+        if not name:
+            errors["name"] = ["Required."]
+        elif len(name) > 100:
+            errors["name"] = ["At most 100 characters."]
+        source.name = name[:100]
+    if "config" in data:
+        config = data["config"]
+        message = _config_error(config)
+        if message:
+            errors["config"] = [message]
+        else:
+            source.config = config
+    if "is_active" in data:
+        source.is_active = bool(data["is_active"])
+    if errors:
+        raise ActionError("The source could not be saved.", errors)
+    token = str(data.get("token") or "").strip()
+    if token:
+        source.credentials = {TOKEN_FIELD.get(source.kind, "access_token"): token}
+    elif data.get("clear_token"):
+        source.credentials_encrypted = ""
+
+
+def _config_error(config: Any) -> str:
+    """The settings are read by the pollers without trusting them, but a wrong shape is
+    better refused here with a message than found later as a failing poll."""
+    import json
+
+    if not isinstance(config, dict):
+        return 'Settings must be a JSON object, e.g. {"urls": ["https://…/feed.xml"]}.'
+    if len(json.dumps(config)) > MAX_CONFIG_CHARS:
+        return f"Settings are limited to {MAX_CONFIG_CHARS:,} characters."
+    for key in _LIST_SETTINGS:
+        value = config.get(key)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 50
+        ):
+            return f'"{key}" must be a list of at most 50 strings.'
+    urls = [config.get(k) for k in _URL_SETTINGS if config.get(k) is not None]
+    urls += config.get("urls") or []
+    for url in urls:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return f"{str(url)[:80]!r} is not an http(s) URL."
+    return ""
+
+
+@transaction.atomic
+def source_create(*, actor: User, data: dict[str, Any]) -> ListeningSource:
+    require_source_manager(actor)
+    source = ListeningSource()
+    _source_fields({"name": "", "config": {}, **data, "kind": data.get("kind", "")}, source)
+    source.save()
+    audit_record(actor=actor, obj=source, action=AuditEntry.Action.CREATE, summary=source.name)
+    return source
+
+
+@transaction.atomic
+def source_update(*, actor: User, source: ListeningSource, data: dict[str, Any]) -> ListeningSource:
+    """Name, settings, token and active flag; the kind stays (its cursors mean nothing to
+    another kind: delete and add instead)."""
+    require_source_manager(actor)
+    if "kind" in data and data["kind"] != source.kind:
+        raise ActionError("The kind of a source cannot change.", {"kind": ["Add a new source instead."]})
+    _source_fields(data, source)
+    source.save()
+    audit_record(actor=actor, obj=source, action=AuditEntry.Action.UPDATE, summary=source.name)
+    return source
+
+
+@transaction.atomic
+def source_delete(*, actor: User, source: ListeningSource) -> int:
+    """Delete a source and its cursors. Its mentions stay (their `source` becomes empty; the
+    kind, dashboards and alerts are unchanged). Returns how many mentions were kept."""
+    require_source_manager(actor)
+    kept = Mention.objects.filter(source=source).count()
+    audit_record(
+        actor=actor,
+        obj=source,
+        action=AuditEntry.Action.DELETE,
+        summary=f"{source.name} ({kept} mentions kept)",
+    )
+    source.delete()
+    return kept
 
 
 # --- mentions ------------------------------------------------------------------------------

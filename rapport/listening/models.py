@@ -16,8 +16,14 @@ class SourceKind(models.TextChoices):
     RSS = "rss", "RSS / Atom feed"
     MASTODON = "mastodon", "Mastodon"
     X = "x", "X recent search"
+    X_STREAM = "x_stream", "X filtered stream"
     BLUESKY = "bluesky", "Bluesky"
     REDDIT = "reddit", "Reddit"
+
+
+# What a mention's `source_kind` can be: tweets from the filtered stream are X mentions like
+# those from recent search (one dedup key, one platform in queries and dashboards).
+MENTION_KINDS = [k for k in SourceKind.values if k != SourceKind.X_STREAM]
 
 
 class QueryKind(models.TextChoices):

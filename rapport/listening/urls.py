@@ -14,7 +14,9 @@ urlpatterns = [
     path("listening/alerts/<int:alert_id>/", views.alert_detail_view, name="listening-alert"),
     path("listening/alerts/<int:alert_id>/state", views.alert_action_view, name="listening-alert-state"),
     path("listening/rules/", views.rule_list_view, name="listening-rules"),
+    path("listening/rules/<int:rule_id>/", views.rule_edit_view, name="listening-rule"),
     path("listening/sources/", views.source_list_view, name="listening-sources"),
+    path("listening/sources/<int:source_id>/", views.source_edit_view, name="listening-source"),
     path(
         "listening/sources/<int:source_id>/toggle", views.source_toggle_view, name="listening-source-toggle"
     ),

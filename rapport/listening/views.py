@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
-from rapport.core.access import can_edit
+from rapport.core.access import can_edit, get_visible
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
 from rapport.listening import actions, dashboard, selectors
@@ -26,6 +26,8 @@ from rapport.listening.alerts import alert_set_state
 from rapport.listening.charts import hbar_chart, stacked_bar_chart
 from rapport.listening.handoff import mention_to_conversation
 from rapport.listening.models import (
+    MENTION_KINDS,
+    AlertRule,
     AlertState,
     ListeningSource,
     MentionState,
@@ -274,7 +276,7 @@ def _query_form_ctx(request: AuthedRequest, **ctx: Any) -> dict[str, Any]:
     return _base(
         request,
         kinds=QueryKind.choices,
-        sources=SourceKind.choices,
+        sources=[c for c in SourceKind.choices if c[0] in MENTION_KINDS],
         teams=request.user.teams.all(),
         **ctx,
     )
@@ -399,80 +401,154 @@ def alert_action_view(request: AuthedRequest, alert_id: int) -> HttpResponse:
     )
 
 
+def _rule_data(post: Any) -> dict[str, Any]:
+    return {
+        "name": post.get("name", ""),
+        "kind": post.get("kind", ""),
+        "query_id": post.get("query") or None,
+        "min_influence": post.get("min_influence") or 50,
+        "metric": post.get("metric") or "volume",
+        "window_hours": post.get("window_hours") or 24,
+        "baseline_days": post.get("baseline_days") or 14,
+        "factor": post.get("factor") or 2,
+        "min_count": post.get("min_count") or 10,
+        "cooldown_hours": post.get("cooldown_hours") or 24,
+        "auto_convert": post.get("auto_convert") == "on",
+        "email": post.get("email") == "on",
+        "is_active": post.get("is_active") == "on",
+        "visibility": post.get("visibility", "everyone"),
+        "team_id": post.get("team") or None,
+    }
+
+
+def _rule_ctx(request: AuthedRequest, **ctx: Any) -> dict[str, Any]:
+    return _base(
+        request,
+        kinds=RuleKind.choices,
+        metrics=VelocityMetric.choices,
+        queries=selectors.queries_visible(request.user),
+        teams=request.user.teams.all(),
+        **ctx,
+    )
+
+
+def _version(post: Any) -> int:
+    try:
+        return int(post.get("version", "0"))
+    except ValueError:
+        return 0
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def rule_list_view(request: AuthedRequest) -> HttpResponse:
     errors: dict[str, list[str]] = {}
-    data: dict[str, Any] = {"kind": RuleKind.NEGATIVE_INFLUENCE, "email": True, "is_active": True}
+    data: dict[str, Any] = {
+        "kind": RuleKind.NEGATIVE_INFLUENCE,
+        "email": True,
+        "is_active": True,
+        "visibility": "everyone",
+    }
     if request.method == "POST":
-        post = request.POST
-        data = {
-            "name": post.get("name", ""),
-            "kind": post.get("kind", ""),
-            "query_id": post.get("query") or None,
-            "min_influence": post.get("min_influence") or 50,
-            "metric": post.get("metric") or "volume",
-            "window_hours": post.get("window_hours") or 24,
-            "baseline_days": post.get("baseline_days") or 14,
-            "factor": post.get("factor") or 2,
-            "min_count": post.get("min_count") or 10,
-            "auto_convert": post.get("auto_convert") == "on",
-            "email": post.get("email") == "on",
-            "is_active": True,
-            "visibility": post.get("visibility", "everyone"),
-        }
+        data = _rule_data(request.POST)
         try:
-            actions.rule_save(actor=request.user, data=data)
+            actions.rule_save(actor=request.user, data=dict(data))
             messages.success(request, "Alert rule saved.")
             return redirect("/listening/rules/")
         except ActionError as exc:
             errors = exc.field_errors or {"form": [exc.message]}
-    ctx = _base(
-        request,
-        rules=selectors.rules_visible(request.user),
-        kinds=RuleKind.choices,
-        metrics=VelocityMetric.choices,
-        queries=selectors.queries_visible(request.user),
-        data=data,
-        errors=errors,
-    )
+    rules = list(selectors.rules_visible(request.user))
+    for r in rules:
+        r.editable = can_edit(request.user, r)  # type: ignore[attr-defined]
+    ctx = _rule_ctx(request, rules=rules, data=data, errors=errors)
     return render(request, "listening/rule_list.html", ctx, status=400 if errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rule_edit_view(request: AuthedRequest, rule_id: int) -> HttpResponse:
+    rule = get_visible(AlertRule, request.user, rule_id, selectors.rules_visible(request.user))
+    if not can_edit(request.user, rule):
+        raise PermissionDenied
+    errors: dict[str, list[str]] = {}
+    data: dict[str, Any] = {
+        **{
+            f: getattr(rule, f)
+            for f in (
+                "name", "kind", "query_id", "min_influence", "metric", "window_hours", "baseline_days",
+                "factor", "min_count", "cooldown_hours", "auto_convert", "email", "is_active",
+                "visibility", "team_id", "version",
+            )
+        }
+    }  # fmt: skip
+    if request.method == "POST":
+        if request.POST.get("delete") == "1":
+            gone = actions.rule_delete(actor=request.user, rule=rule)
+            messages.success(request, f"Rule deleted with its {gone} alert(s); the mentions are kept.")
+            return redirect("/listening/rules/")
+        data = _rule_data(request.POST)
+        version = _version(request.POST)
+        try:
+            actions.rule_save(actor=request.user, data=dict(data), rule=rule, expected_version=version)
+            messages.success(request, "Alert rule saved.")
+            return redirect("/listening/rules/")
+        except ActionError as exc:
+            errors = exc.field_errors or {"form": [exc.message]}
+            data["version"] = version
+    alerts = rule.alerts.count()
+    ctx = _rule_ctx(request, rule=rule, data=data, errors=errors, alert_count=alerts)
+    return render(request, "listening/rule_form.html", ctx, status=400 if errors else 200)
 
 
 # --- sources -----------------------------------------------------------------------------------
 
 
+def _source_data(post: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
+    data: dict[str, Any] = {k: post[k] for k in ("kind", "name", "token") if k in post}
+    # The add form has no checkbox (a new source is active); the edit form says it has one.
+    data["is_active"] = post.get("is_active") == "on" if "has_active" in post else True
+    data["clear_token"] = post.get("clear_token") == "on"
+    raw = post.get("config", "") or "{}"
+    try:
+        data["config"] = json.loads(raw)
+    except ValueError as exc:
+        errors["config"] = [f"Settings must be a JSON object; this is not valid JSON ({exc})."]
+    return data
+
+
+def _source_form(data: dict[str, Any], post: Any = None) -> dict[str, Any]:
+    """What the form shows again: the settings as typed, never the token."""
+    shown = {k: v for k, v in data.items() if k not in ("token", "config")}
+    shown["config"] = post.get("config", "") if post is not None else json.dumps(data.get("config") or {})
+    return shown
+
+
+def _save_source(request: AuthedRequest, save: Any) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    data = _source_data(request.POST, errors)
+    if errors:
+        return errors
+    try:
+        save(data)
+    except ActionError as exc:
+        return exc.field_errors or {"form": [exc.message]}
+    return {}
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def source_list_view(request: AuthedRequest) -> HttpResponse:
-    manage = actions.can_manage_sources(request.user)
+    manage = actions.can_manage_sources(request.user) and request.user.can_write
     errors: dict[str, list[str]] = {}
-    data = {"kind": "rss", "name": "", "config": "{}"}
+    data: dict[str, Any] = {"kind": "rss", "name": "", "config": "{}", "is_active": True}
     if request.method == "POST":
         if not manage:
             raise PermissionDenied
-        data = {k: request.POST.get(k, "") for k in ("kind", "name", "config")}
-        try:
-            config = json.loads(data["config"] or "{}")
-            if not isinstance(config, dict):
-                raise ValueError
-        except ValueError:
-            errors["config"] = ['Settings must be a JSON object, e.g. {"url": "https://…/feed.xml"}.']
-            config = {}
-        if data["kind"] not in SourceKind.values:
-            errors["kind"] = ["Unknown kind."]
-        if not data["name"].strip():
-            errors["name"] = ["Required."]
+        errors = _save_source(request, lambda d: actions.source_create(actor=request.user, data=d))
         if not errors:
-            source = ListeningSource(kind=data["kind"], name=data["name"].strip()[:100], config=config)
-            token = request.POST.get("token", "").strip()
-            if token:
-                source.credentials = {
-                    {"x": "bearer_token", "bluesky": "access_jwt"}.get(source.kind, "access_token"): token
-                }
-            source.save()
             messages.success(request, "Source added; it is polled on the next round.")
             return redirect("/listening/sources/")
+        data = _source_form(_source_data(request.POST, {}), request.POST)
     ctx = _base(
         request,
         sources=ListeningSource.objects.all(),
@@ -484,14 +560,47 @@ def source_list_view(request: AuthedRequest) -> HttpResponse:
     return render(request, "listening/source_list.html", ctx, status=400 if errors else 200)
 
 
-@login_required
-@require_POST
-def source_toggle_view(request: AuthedRequest, source_id: int) -> HttpResponse:
-    if not actions.can_manage_sources(request.user):
+def _managed_source(request: AuthedRequest, source_id: int) -> ListeningSource:
+    if not (actions.can_manage_sources(request.user) and request.user.can_write):
         raise PermissionDenied
     source = ListeningSource.objects.filter(pk=source_id).first()
     if source is None:
         raise Http404("Not found")
-    source.is_active = not source.is_active
-    source.save(update_fields=["is_active"])
+    return source
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def source_edit_view(request: AuthedRequest, source_id: int) -> HttpResponse:
+    source = _managed_source(request, source_id)
+    errors: dict[str, list[str]] = {}
+    data = _source_form({"name": source.name, "config": source.config, "is_active": source.is_active})
+    if request.method == "POST":
+        if request.POST.get("delete") == "1":
+            kept = actions.source_delete(actor=request.user, source=source)
+            messages.success(request, f"Source deleted; its {kept:,} mention(s) are kept.")
+            return redirect("/listening/sources/")
+        errors = _save_source(
+            request, lambda d: actions.source_update(actor=request.user, source=source, data=d)
+        )
+        if not errors:
+            messages.success(request, "Source saved.")
+            return redirect("/listening/sources/")
+        data = _source_form(_source_data(request.POST, {}), request.POST)
+    ctx = _base(
+        request,
+        source=source,
+        data=data,
+        errors=errors,
+        mention_count=source.mentions.count(),
+        has_token=bool(source.credentials_encrypted),
+    )
+    return render(request, "listening/source_form.html", ctx, status=400 if errors else 200)
+
+
+@login_required
+@require_POST
+def source_toggle_view(request: AuthedRequest, source_id: int) -> HttpResponse:
+    source = _managed_source(request, source_id)
+    actions.source_update(actor=request.user, source=source, data={"is_active": not source.is_active})
     return redirect("/listening/sources/")
