@@ -20,6 +20,7 @@ install_error_handlers(api)
 def _register() -> None:
     from rapport.api import (
         activities,
+        attachments,
         capture,
         conversations,
         imports,
@@ -36,6 +37,7 @@ def _register() -> None:
     api.add_router("/", activities.router)
     api.add_router("/", imports.router)
     api.add_router("/", conversations.router)
+    api.add_router("/", attachments.router)
     api.add_router("/", intelligence.router)
     api.add_router("/", listening.router)
 

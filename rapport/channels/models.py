@@ -7,7 +7,9 @@ replayed any number of times (after a crash, or by an admin from the dead-letter
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from rapport.channels import crypto
@@ -116,3 +118,75 @@ class RawPayload(models.Model):
 
     def body_preview(self, limit: int = 4000) -> str:
         return self.body_bytes[:limit].decode("utf-8", errors="replace")
+
+
+class MediaState(models.TextChoices):
+    PENDING = "pending", "Waiting to be fetched"
+    STORED = "stored", "Stored"
+    QUARANTINED = "quarantined", "Quarantined"
+    FAILED = "failed", "Failed"
+
+
+def media_upload_to(instance: "StoredMedia", filename: str) -> str:
+    """A random name under the month: never the sender's name, so no `../`, no extension
+    tricks and no guessing another attachment's path."""
+    import uuid
+
+    now = timezone.now()
+    return f"attachments/{now:%Y/%m}/{uuid.uuid4().hex}"
+
+
+class StoredMedia(models.Model):
+    """The bytes of one entry of `Message.attachments` (same `index`), fetched through the
+    channel's media API (or cut from the MIME message) by rapport.channels.media.
+
+    A quarantined file is kept when it was read whole (active content, an archive bomb) and
+    is only ever served as a download; an attachment over the size cap is not kept at all.
+    Either way the row says why, so nothing disappears silently."""
+
+    message = models.ForeignKey("conversations.Message", on_delete=models.CASCADE, related_name="media")
+    index = models.PositiveSmallIntegerField()
+    filename = models.CharField(max_length=255)  # sanitised; shown and offered as the download name
+    declared_type = models.CharField(max_length=100, blank=True)  # what the platform said
+    content_type = models.CharField(max_length=100, blank=True)  # sniffed from the bytes
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    file = models.FileField(upload_to=media_upload_to, max_length=200, blank=True)
+    state = models.CharField(max_length=12, choices=MediaState.choices, default=MediaState.PENDING)
+    reason = models.CharField(max_length=500, blank=True)  # why it is quarantined
+    error = models.CharField(max_length=500, blank=True)  # last fetch error
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["message_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["message", "index"], name="uniq_media_message_index")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=models.Q(state="pending"), name="media_pending_due"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.state})"
+
+    @property
+    def inline_ok(self) -> bool:
+        """Shown as an image in the page: only raster types recognised by their magic bytes."""
+        from rapport.channels.media import INLINE_TYPES
+
+        return self.state == MediaState.STORED and bool(self.file) and self.content_type in INLINE_TYPES
+
+    @property
+    def downloadable(self) -> bool:
+        return self.state in (MediaState.STORED, MediaState.QUARANTINED) and bool(self.file)
+
+
+@receiver(post_delete, sender=StoredMedia)
+def _delete_media_file(sender: type[StoredMedia], instance: StoredMedia, **kwargs: Any) -> None:
+    """A deleted message (or conversation) takes its files with it, once the delete commits."""
+    name, storage = instance.file.name, instance.file.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
