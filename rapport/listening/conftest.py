@@ -1,7 +1,6 @@
 import pytest
 
-from rapport.listening import http
-from rapport.listening.testing import FakeWeb
+from rapport.listening.testing import FakeWeb, install
 
 
 @pytest.fixture
@@ -9,6 +8,6 @@ def web(settings):
     """A fake network; the SSRF guard is off because fake hosts do not resolve."""
     settings.RAPPORT_LISTENING_ALLOW_PRIVATE = True
     fake = FakeWeb()
-    previous = http.set_transport(fake)
+    install(fake)
     yield fake
-    http.set_transport(previous)
+    install(None)

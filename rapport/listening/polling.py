@@ -13,12 +13,22 @@ from rapport.listening.sources.registry import poller_for
 log = logging.getLogger("rapport.listening")
 
 
+def continuous(source: ListeningSource) -> bool:
+    return (
+        source.kind == "x_stream"
+        and isinstance(source.config, dict)
+        and source.config.get("mode") == "continuous"
+    )
+
+
 def poll_all(*, source_ids: list[int] | None = None) -> list[dict[str, Any]]:
     results = []
     sources = ListeningSource.objects.filter(is_active=True).order_by("id")
     if source_ids:
         sources = sources.filter(pk__in=source_ids)
     for source in sources:
+        if continuous(source) and not source_ids:
+            continue  # its own `rapport listen --stream` process reads it
         try:
             results.append(poller_for(source).poll(now=timezone.now()).as_dict())
         except Exception as exc:  # one broken source must not stop the others

@@ -199,8 +199,6 @@ class Poller:
         return list(dict.fromkeys(out))[:20]
 
     def poll(self, *, now: dt.datetime | None = None) -> PollResult:
-        from rapport.listening.ingest import ingest_mentions
-
         now = now or timezone.now()
         result = PollResult(source_id=self.source.pk)
         for key in self.keys():
@@ -247,23 +245,29 @@ class Poller:
             except BadDocument as exc:
                 self._fail(result, cursor, key, f"rejected document: {exc}", now, backoff=False)
                 continue
-            items: list[dict[str, Any]] = []
-            for raw in page.items:
-                result.fetched += 1
-                try:
-                    items.append(self.normalise(raw, now))
-                except (BadItem, KeyError, TypeError, ValueError, AttributeError) as exc:
-                    result.bad_items += 1
-                    log.warning(
-                        "listening source %s (%s): skipped a bad item: %s", self.source.pk, self.kind, exc
-                    )
-            ingested = ingest_mentions(items, source=self.source, now=now)
-            result.stored += ingested.stored
-            result.duplicates += ingested.duplicates
-            result.bad_items += ingested.bad
+            self.store(result, page.items, now)
             self._ok(cursor, page.cursor, now)
         self._finish(result, now)
         return result
+
+    def store(self, result: PollResult, raw_items: list[Any], now: dt.datetime) -> None:
+        """Normalise each item (a bad one is logged, counted and skipped) and ingest the rest."""
+        from rapport.listening.ingest import ingest_mentions
+
+        items: list[dict[str, Any]] = []
+        for raw in raw_items:
+            result.fetched += 1
+            try:
+                items.append(self.normalise(raw, now))
+            except (BadItem, KeyError, TypeError, ValueError, AttributeError) as exc:
+                result.bad_items += 1
+                log.warning(
+                    "listening source %s (%s): skipped a bad item: %s", self.source.pk, self.kind, exc
+                )
+        ingested = ingest_mentions(items, source=self.source, now=now)
+        result.stored += ingested.stored
+        result.duplicates += ingested.duplicates
+        result.bad_items += ingested.bad
 
     def _ok(self, cursor: SourceCursor, updates: dict[str, str], now: dt.datetime) -> None:
         for name, value in updates.items():

@@ -63,7 +63,7 @@ class _Sock:
         self.net.sent.append(data)
 
     def makefile(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return io.BytesIO(self.reply)
+        return io.BufferedReader(io.BytesIO(self.reply))  # as a real socket file: peek() too
 
     def close(self) -> None:
         pass
@@ -170,3 +170,48 @@ def test_an_unresolvable_host_is_a_transient_error(net, monkeypatch):
     with pytest.raises(http.FetchError) as exc:
         http.fetch("http://nowhere.example.com/")
     assert not exc.value.permanent
+
+
+def test_a_stream_is_pinned_and_read_line_by_line_through_chunks(net):
+    net.resolve("api.x.example", PUBLIC, "127.0.0.1")
+    chunks = [b'{"data": {"id": "1"}}\r\n', b"\r\n", b'{"data": {"id": "2"}}\r\n']
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    net.reply("200 OK", {"Transfer-Encoding": "chunked", "Content-Length": ""}, body)
+    net.replies[-1] = net.replies[-1].replace(b"Content-Length: \r\n", b"")
+    stream = http.open_stream("http://api.x.example/2/tweets/search/stream", headers={"A": "b"})
+    assert stream.status == 200
+    assert list(stream.lines()) == chunks
+    stream.close()
+    assert net.connected == [(PUBLIC, 80)] and net.resolved == ["api.x.example"]
+
+
+def test_a_stream_or_post_to_a_private_address_is_refused(net):
+    net.resolve("api.x.example", "10.0.0.7")
+    with pytest.raises(http.FetchError) as exc:
+        http.open_stream("http://api.x.example/2/tweets/search/stream")
+    assert exc.value.permanent
+    with pytest.raises(http.FetchError):
+        http.post_json("http://api.x.example/2/tweets/search/stream/rules", {"add": []})
+    assert net.connected == []
+
+
+def test_a_stream_error_status_comes_back_with_its_document(net):
+    net.resolve("api.x.example", PUBLIC)
+    net.reply(
+        "429 Too Many Requests", {"x-rate-limit-reset": "1700000000"}, b'{"title": "TooManyConnections"}'
+    )
+    stream = http.open_stream("http://api.x.example/2/tweets/search/stream")
+    assert stream.status == 429 and stream.header("x-rate-limit-reset") == "1700000000"
+    assert b"TooManyConnections" in stream.body and list(stream.lines()) == []
+
+
+def test_post_json_sends_the_body_to_the_pinned_address(net):
+    net.resolve("api.x.example", PUBLIC)
+    net.reply("200 OK", {"Content-Type": "application/json"}, b'{"meta": {}}')
+    resp = http.post_json(
+        "http://api.x.example/rules", {"delete": {"ids": ["1"]}}, headers={"Authorization": "Bearer t"}
+    )
+    assert resp.status == 200 and resp.body == b'{"meta": {}}'
+    sent = b"".join(net.sent).decode()
+    assert sent.startswith("POST /rules HTTP/1.1") and '{"delete": {"ids": ["1"]}}' in sent
+    assert net.connected == [(PUBLIC, 80)]

@@ -1,7 +1,8 @@
 import json
+import signal
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from rapport.listening.polling import poll_all
 
@@ -14,8 +15,25 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=int, default=300, help="Seconds between rounds (with --loop).")
         parser.add_argument("--source", type=int, action="append", help="Only this source id (repeatable).")
         parser.add_argument("--queue", action="store_true", help="Enqueue a poll on the task queue instead.")
+        parser.add_argument(
+            "--stream",
+            type=int,
+            metavar="SOURCE_ID",
+            help="Keep this X filtered stream source connected until stopped (a long-running process).",
+        )
 
-    def handle(self, *args, loop: bool, interval: int, source: list[int] | None, queue: bool, **options):
+    def handle(
+        self,
+        *args,
+        loop: bool,
+        interval: int,
+        source: list[int] | None,
+        queue: bool,
+        stream: int | None = None,
+        **options,
+    ):
+        if stream is not None:
+            return self.stream(stream)
         if queue:
             from rapport.listening.tasks import poll_sources
 
@@ -28,3 +46,23 @@ class Command(BaseCommand):
             if not loop:
                 return
             time.sleep(max(10, interval))
+
+    def stream(self, source_id: int) -> None:
+        from rapport.listening.models import ListeningSource
+        from rapport.listening.sources.x.stream import run_forever
+
+        if not ListeningSource.objects.filter(pk=source_id, kind="x_stream").exists():
+            raise CommandError(f"No X filtered stream source with id {source_id}.")
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        run_forever(
+            source_id,
+            should_stop=lambda: stopping,
+            report=lambda result: self.stdout.write(json.dumps(result.as_dict())),
+        )

@@ -1,12 +1,38 @@
-"""X API v2 recent search (`GET /2/tweets/search/recent` with `expansions=author_id`) →
-mention dicts. Authors come from `includes.users` with their `public_metrics`."""
+"""X API v2 tweets (recent search pages and filtered stream lines, both requested with
+`expansions=author_id`) → mention dicts. Authors come from `includes.users` with their
+`public_metrics`. Also what both X sources send: the fields asked for and the auth header."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+from rapport.listening.models import ListeningSource
 from rapport.listening.sources.base import BadItem, arr, as_int, obj, parse_datetime, sane_time
+
+# The same fields for recent search and the filtered stream, so a tweet normalises alike
+# whichever way it came.
+FIELDS = {
+    "tweet.fields": "created_at,lang,public_metrics,author_id,entities,note_tweet",
+    "expansions": "author_id",
+    "user.fields": "username,name,public_metrics,verified",
+}
+
+
+def without_retweets(term: str) -> str:
+    return term if "is:retweet" in term else f"{term} -is:retweet"
+
+
+def auth_headers(source: ListeningSource) -> dict[str, str]:
+    """App-only bearer token (OAuth 2.0), kept encrypted in the source's credentials."""
+    token = source.credentials.get("bearer_token", "") if source.credentials_encrypted else ""
+    return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+
+def users_by_id(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        str(u.get("id")): u for u in arr(obj(document.get("includes")).get("users")) if isinstance(u, dict)
+    }
 
 
 def normalise(

@@ -25,21 +25,11 @@ class Poller(base.Poller):
 
     def request(self, key: str, cursor: SourceCursor) -> tuple[str, dict[str, str]]:
         term = key.partition(":")[2]
-        params = {
-            "query": f"{term} -is:retweet" if "is:retweet" not in term else term,
-            "max_results": "100",
-            "tweet.fields": "created_at,lang,public_metrics,author_id,entities,note_tweet",
-            "expansions": "author_id",
-            "user.fields": "username,name,public_metrics,verified",
-        }
+        params = {"query": xn.without_retweets(term), "max_results": "100", **xn.FIELDS}
         if cursor.since_id:
             params["since_id"] = cursor.since_id
         api = str(self.config.get("api") or API)
-        token = self.source.credentials.get("bearer_token", "") if self.source.credentials_encrypted else ""
-        return f"{api}?{urlencode(params)}", {
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json",
-        }
+        return f"{api}?{urlencode(params)}", xn.auth_headers(self.source)
 
     def read(self, key: str, cursor: SourceCursor, response: Response) -> base.Page:
         try:
@@ -51,12 +41,7 @@ class Poller(base.Poller):
         tweets = data.get("data") or []
         if not isinstance(tweets, list):
             raise base.BadDocument("data is not a list")
-        users = {
-            str(u.get("id")): u
-            for u in base.arr(base.obj(data.get("includes")).get("users"))
-            if isinstance(u, dict)
-        }
-        self._users = users
+        self._users = xn.users_by_id(data)
         meta = base.obj(data.get("meta"))
         newest = str(meta.get("newest_id") or "")
         if not newest or (cursor.since_id and not base.id_greater(newest, cursor.since_id)):
