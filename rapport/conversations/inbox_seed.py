@@ -54,8 +54,8 @@ def _is_app_database() -> bool:
     if db["ENGINE"].endswith("sqlite3"):
         name = str(db.get("NAME") or "")
         return bool(name) and Path(name).resolve() == (Path(settings.VAR_DIR) / "rapport.sqlite3").resolve()
-    # On PostgreSQL the scratch database is one the benchmark created for itself.
-    return not str(db.get("NAME") or "").startswith("rapport_bench")
+    # On PostgreSQL: a database the benchmark created for itself, or a test run's database.
+    return not str(db.get("NAME") or "").startswith(("rapport_bench", "test_"))
 
 
 def _h(expr: str, salt: int, mod: int) -> str:

@@ -91,11 +91,19 @@ class Conversation(models.Model):
 
     class Meta:
         indexes = [
+            # Routing counts each agent's open conversations with this one.
             models.Index(
                 fields=["assignee", "status", "-last_message_at", "-id"], name="conv_assignee_inbox"
             ),
+            # Status after the sort keys: the inbox asks for several statuses at once ("open" is
+            # new, open or waiting), which a leading status column can only serve by sorting
+            # every matching row; this way the newest-first scan stops after one page and the
+            # status is checked in the index.
+            models.Index(
+                fields=["assignee", "-last_message_at", "-id", "status"], name="conv_assignee_recent"
+            ),
             models.Index(fields=["status", "-last_message_at", "-id"], name="conv_status_inbox"),
-            models.Index(fields=["team", "status", "-last_message_at", "-id"], name="conv_team_inbox"),
+            models.Index(fields=["team", "-last_message_at", "-id", "status"], name="conv_team_recent"),
             models.Index(fields=["-last_message_at", "-id"], name="conv_all_inbox"),
             models.Index(fields=["person", "status", "-last_message_at"], name="conv_person_open"),
             models.Index(fields=["sla_state", "status"], name="conv_sla"),

@@ -5,7 +5,6 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -31,7 +30,8 @@ from rapport.conversations.models import (
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page
-from rapport.people.models import Identity
+from rapport.people.models import Identity, Person
+from rapport.sales.models import Deal
 from rapport.sales.selectors import deals_visible
 
 VIEW_LABELS = [
@@ -64,14 +64,14 @@ def inbox_view(request: AuthedRequest) -> HttpResponse:
     )
     error = None
     try:
-        page = selectors.inbox(user=user, filters=filters, cursor=request.GET.get("cursor") or None)
+        page = selectors.inbox(
+            user=user, filters=filters, cursor=request.GET.get("cursor") or None, for_list=True
+        )
     except ActionError as exc:
         error, page = exc.message, Page(items=[], next_cursor=None)
-    channels = (
-        Channel.objects.order_by("name")
-        if user.is_admin
-        else Channel.objects.filter(Q(team_id__in=user.team_ids())).order_by("name")
-    )
+    channels = Channel.objects.only("pk", "name").order_by("name")
+    if not user.is_admin:
+        channels = channels.filter(team_id__in=user.team_ids())
     context = {
         "nav": "inbox",
         "page": page,
@@ -93,7 +93,10 @@ def _agents_for(user: User) -> list[User]:
     qs = User.objects.filter(is_active=True).exclude(role="readonly").exclude(username="rapport-bot")
     if not user.is_admin:
         qs = qs.filter(teams__id__in=user.team_ids())
-    return list(qs.distinct().order_by("first_name", "username"))
+    # Only what str(user) and the <option> value need.
+    return list(
+        qs.distinct().only("pk", "username", "first_name", "last_name").order_by("first_name", "username")
+    )
 
 
 @login_required
@@ -107,12 +110,7 @@ def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpRespo
 
     person_visible = person is not None and people_visible(user).filter(pk=person.pk).exists()
     identities = list(Identity.objects.filter(person=person)) if person_visible else []
-    deals = []
-    if person is not None and person_visible:
-        dq = Q(participants__person=person)
-        if person.organisation_id:
-            dq |= Q(organisation_id=person.organisation_id)
-        deals = list(deals_visible(user).filter(dq).select_related("stage").distinct().order_by("-id")[:10])
+    deals = _deals_of(user, person) if person is not None and person_visible else []
     context = {
         "nav": "inbox",
         "c": conv,
@@ -141,10 +139,24 @@ def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpRespo
         "merged_from": list(conv.merged_from.all()[:20]),
         "unread": selectors.unread_count(user),
     }
-    Notification.objects.filter(user=user, conversation=conv, read_at__isnull=True).update(
-        read_at=conv.updated_at
-    )
+    if context["unread"]:
+        # Without unread notices there is nothing to mark: no write (and no SQLite write lock)
+        # on every page view.
+        Notification.objects.filter(user=user, conversation=conv, read_at__isnull=True).update(
+            read_at=conv.updated_at
+        )
     return render(request, "conversations/conversation.html", context)
+
+
+def _deals_of(user: User, person: Person) -> list[Deal]:
+    """The ten newest visible deals the person takes part in or their organisation has. Two
+    indexed top-10 queries merged here: one query with an OR across the participants join
+    read the whole deals table."""
+    top = deals_visible(user).select_related("stage").order_by("-id")
+    found = {d.pk: d for d in top.filter(participants__person=person).distinct()[:10]}
+    if person.organisation_id:
+        found.update((d.pk, d) for d in top.filter(organisation_id=person.organisation_id)[:10])
+    return [found[k] for k in sorted(found, reverse=True)[:10]]
 
 
 @login_required
