@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Field
 from django.utils import timezone
 
@@ -28,7 +28,6 @@ from rapport.channels.models import Channel, PayloadStatus, RawPayload
 from rapport.conversations import routing, scoring
 from rapport.conversations.models import (
     OPEN_STATUSES,
-    AssignMode,
     Conversation,
     Delivery,
     Direction,
@@ -41,7 +40,7 @@ from rapport.conversations.scoring import NEUTRAL, Score, score
 from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
 from rapport.people.identities import IdentityError, normalise
-from rapport.people.models import Identity, IdentityKind, Person, Source
+from rapport.people.models import Identity, IdentityKind, Organisation, Person, Source
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,63 @@ def _column(field: Field) -> str:
     return field.column
 
 
+# Column types whose Python value the database driver takes as it is: get_db_prep_save on
+# them only re-checks the type, and a batch calls it tens of thousands of times. Exact
+# types: a subclass may convert (an encrypted field, say).
+_AS_IS = {
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.BooleanField,
+    models.FloatField,
+    models.ForeignKey,
+}
+
+
+def _row_writer(fields: list[Field]) -> Any:
+    """A function turning a model instance into the database values of `fields`."""
+    ops: list[Any] = []
+    for f in fields:
+        if type(f) in _AS_IS:
+            ops.append((f.attname, None))
+        elif type(f) is models.DateTimeField:
+            # The values the pipeline writes are aware datetimes: only the adapter is needed.
+            ops.append((f.attname, connection.ops.adapt_datetimefield_value))
+        else:
+            ops.append((f.attname, functools.partial(f.get_db_prep_save, connection=connection)))
+
+    def values(obj: models.Model) -> list[Any]:
+        return [getattr(obj, name) if fn is None else fn(getattr(obj, name)) for name, fn in ops]
+
+    return values
+
+
+def _insert_rows(model: type[models.Model], objs: list[Any]) -> None:
+    """INSERT many rows of `model` with one prepared statement (executemany). Unlike
+    bulk_create, it neither compiles the values through the ORM nor reads ids back: for
+    rows nothing in the batch refers to by id (messages, channel links, notices)."""
+    if not objs:
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(_column(f)) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    values = _row_writer(fields)
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [values(obj) for obj in objs])
+
+
 # --- per-batch context -------------------------------------------------------------------
+
+_OWNER = Person._meta.get_field("owner")
+_ORG_OWNER = Organisation._meta.get_field("owner")
+_ASSIGNEE = Conversation._meta.get_field("assignee")
+_PERSON = Conversation._meta.get_field("person")
+_ORGANISATION = Conversation._meta.get_field("organisation")
 
 
 class Batch:
@@ -103,13 +158,17 @@ class Batch:
         self.candidates: dict[tuple[int, int], set[int]] = {}
         self.linked: set[tuple[int, int]] = set()  # (conversation id, channel id)
         self.people: dict[tuple[str, str], Person | None] = {}
+        self.persons: dict[int, Person] = {}
+        self.users: dict[int, User] = {}
         # Written once at the end of the batch (or when something must see them sooner).
         self.messages: list[Message] = []
         self.links: list[Any] = []
         self.dirty: dict[int, Conversation] = {}
-        self.assigned: set[int] = set()  # dirty conversations whose assignee changed
+        self.routing = routing.BatchRouting()
         self.seq = 0
-        self.fewest_open = any(r.assign_mode == AssignMode.FEWEST_OPEN for r in self.rules)
+        # ingest() hands its message back, so it needs the id; a batch's messages are read
+        # back by external id where needed, so it inserts them without.
+        self.need_ids = False
         self._prefetch(items)
 
     def _prefetch(self, items: list[tuple[Channel, CanonicalMessage, str]]) -> None:
@@ -165,10 +224,7 @@ class Batch:
                     self.candidates.setdefault((recent[cid], chid), set()).add(cid)
                     conversation_ids.add(cid)
         if conversation_ids:
-            for conv in Conversation.objects.filter(pk__in=conversation_ids).select_related(
-                "assignee", "person__owner", "person__organisation__owner", "organisation__owner"
-            ):
-                self.conversations[conv.pk] = conv
+            self._load_conversations(conversation_ids)
             self.linked.update(
                 Conversation.channels.through.objects.filter(
                     conversation_id__in=conversation_ids
@@ -180,14 +236,61 @@ class Batch:
         for kind, value in identities:
             by_kind.setdefault(kind, set()).add(value)
             self.people[(kind, value)] = None
+        found: dict[tuple[str, str], int] = {}
         for kind, values in by_kind.items():
             rows = (
                 Identity.objects.filter(kind=kind, value__in=values, person__merged_into__isnull=True)
-                .select_related("person__owner", "person__organisation__owner")
                 .order_by("-id")  # the oldest identity wins, as person_by_identity does
+                .values_list("value", "person_id")
             )
-            for ident in rows:
-                self.people[(kind, ident.value)] = ident.person
+            for value, person_id in rows:
+                found[(kind, value)] = person_id
+        persons = self._persons(set(found.values()))
+        for ident, person_id in found.items():
+            self.people[ident] = persons[person_id]
+
+    # Routing reads a conversation's assignee, person and organisation and their owners.
+    # They are loaded once per batch and attached to the objects (the few users once),
+    # instead of joined into every row: a batch sees the same people and agents again and
+    # again.
+
+    def _user(self, pk: int | None) -> User | None:
+        return None if pk is None else self.users[pk]
+
+    def _load_users(self, ids: set[int | None]) -> None:
+        todo = {pk for pk in ids if pk is not None and pk not in self.users}
+        if todo:
+            self.users.update(User.objects.in_bulk(todo))
+
+    def _persons(self, ids: set[int]) -> dict[int, Person]:
+        todo = ids - self.persons.keys()
+        if todo:
+            rows = list(Person.objects.filter(pk__in=todo).select_related("organisation"))
+            self._load_users(
+                {p.owner_id for p in rows} | {p.organisation.owner_id for p in rows if p.organisation}
+            )
+            for person in rows:
+                _OWNER.set_cached_value(person, self._user(person.owner_id))
+                if person.organisation is not None:
+                    _ORG_OWNER.set_cached_value(person.organisation, self._user(person.organisation.owner_id))
+                self.persons[person.pk] = person
+        return self.persons
+
+    def _load_conversations(self, ids: set[int]) -> None:
+        rows = list(Conversation.objects.filter(pk__in=ids))
+        self._persons({c.person_id for c in rows if c.person_id is not None})
+        orgs = Organisation.objects.in_bulk({c.organisation_id for c in rows if c.organisation_id})
+        self._load_users({c.assignee_id for c in rows} | {o.owner_id for o in orgs.values()})
+        for org in orgs.values():
+            _ORG_OWNER.set_cached_value(org, self._user(org.owner_id))
+        for conv in rows:
+            _ASSIGNEE.set_cached_value(conv, self._user(conv.assignee_id))
+            _PERSON.set_cached_value(conv, self.persons.get(conv.person_id) if conv.person_id else None)
+            _ORGANISATION.set_cached_value(
+                conv, orgs.get(conv.organisation_id) if conv.organisation_id else None
+            )
+            self.conversations[conv.pk] = conv
+        self.routing.loaded.update(ids)
 
     def system_user(self) -> User:
         if self.bot is None:
@@ -240,11 +343,10 @@ class Batch:
                 Notification(user=user, conversation=conversation, kind=kind, text=text[:300])
             )
 
-    def flush_conversations(self, only_assigned: bool = False) -> None:
+    def flush_conversations(self) -> None:
         """Save changed conversations: one UPDATE per conversation per batch, not per message.
         Each save bumps the version once, which is all optimistic locking needs."""
-        pks = list(self.assigned if only_assigned else self.dirty)
-        self.assigned.clear()
+        pks = list(self.dirty)
         if not pks:
             return
         # One prepared UPDATE run for all rows (executemany): the ORM's save() would compile
@@ -256,29 +358,31 @@ class Batch:
         columns = ", ".join(f"{connection.ops.quote_name(_column(f))} = %s" for f in fields)
         version = connection.ops.quote_name("version")
         sql = f"UPDATE {table} SET {columns}, {version} = {version} + 1 WHERE id = %s"  # noqa: S608
+        values = _row_writer(fields)
         rows = []
         for pk in pks:
             conv = self.dirty.pop(pk)
-            rows.append(
-                [f.get_db_prep_save(getattr(conv, f.attname), connection) for f in fields] + [conv.pk]
-            )
+            rows.append([*values(conv), conv.pk])
         with connection.cursor() as cursor:
             cursor.executemany(sql, rows)
 
     def flush_messages(self) -> None:
         if self.messages:
-            Message.objects.bulk_create(self.messages)
+            if self.need_ids:
+                Message.objects.bulk_create(self.messages)
+            else:
+                _insert_rows(Message, self.messages)
             self.messages = []
         if self.links:
-            Conversation.channels.through.objects.bulk_create(self.links)
+            _insert_rows(Conversation.channels.through, self.links)
             self.links = []
 
     def flush(self) -> None:
         self.flush_messages()
         self.flush_conversations()
-        if self.notices:
-            Notification.objects.bulk_create(self.notices)
-            self.notices = []
+        self.routing.flush()
+        _insert_rows(Notification, self.notices)
+        self.notices = []
 
 
 def _by_external_id(channel: Channel | int, external_ids: set[str] | list[str]) -> Any:
@@ -288,9 +392,12 @@ def _by_external_id(channel: Channel | int, external_ids: set[str] | list[str]) 
     return Message.objects.filter(channel=channel, external_id__in=external_ids).exclude(external_id="")
 
 
+_IDENTITY_KINDS = frozenset(IdentityKind.values)
+
+
 def _identity(cm: CanonicalMessage) -> tuple[str, str] | None:
     kind = cm.author.kind
-    if kind not in IdentityKind.values or not cm.author.value:
+    if kind not in _IDENTITY_KINDS or not cm.author.value:
         return None
     # Phone numbers depend on the default region: part of the key, so a change is seen.
     return _normalised(kind, cm.author.value, getattr(settings, "RAPPORT_DEFAULT_REGION", None))
@@ -348,6 +455,94 @@ def resolve_person(channel: Channel, cm: CanonicalMessage, batch: Batch | None =
     return person
 
 
+def create_people(batch: Batch, items: list[tuple[Channel, CanonicalMessage, str]]) -> None:
+    """Create, in a few inserts, the people a batch's unknown senders become: what
+    resolve_person (through person_create) does one sender at a time, the same rows — the
+    person in the channel's team flagged for review, their identity, their employment when
+    the email's domain belongs to an organisation, the audit entry. `items` are the
+    messages the batch will store, in order: a sender's first message names them."""
+    from rapport.audit.models import AuditEntry
+    from rapport.core.actions import default_team, resolve_access_fields
+    from rapport.people.identities import FREE_MAIL_DOMAINS, email_domain
+    from rapport.people.models import Employment, OrganisationDomain
+
+    if not connection.features.can_return_rows_from_bulk_insert:
+        return  # no ids back from a bulk insert: resolve_person creates them one by one
+    firsts: dict[tuple[str, str], tuple[Channel, CanonicalMessage]] = {}
+    for channel, cm, _ in items:
+        ident = _identity(cm)
+        if ident is not None and batch.people.get(ident, 0) is None and ident not in firsts:
+            firsts[ident] = (channel, cm)
+    if not firsts:
+        return
+    bot = batch.system_user()
+    domains = {
+        d
+        for kind, value in firsts
+        if kind == IdentityKind.EMAIL and (d := email_domain(value)) and d not in FREE_MAIL_DOMAINS
+    }
+    orgs: dict[str, Any] = {}
+    if domains:
+        for row in (
+            OrganisationDomain.objects.filter(domain__in=domains)
+            .select_related("organisation__owner")
+            .order_by("-id")  # the oldest row wins, as organisation_for_email does
+        ):
+            orgs[row.domain] = row.organisation
+    access: dict[int, dict[str, Any]] = {}
+    people = []
+    for (kind, value), (channel, cm) in firsts.items():
+        if channel.pk not in access:
+            access[channel.pk] = resolve_access_fields(
+                actor=bot,
+                owner=bot,
+                team=channel.team,
+                visibility=Visibility.TEAM if channel.team_id else Visibility.EVERYONE,
+            )
+            access[channel.pk].setdefault("team", default_team(bot))
+        first, _, last = (cm.author.display_name or "").strip().partition(" ")
+        profile = {k: str(v)[:500] for k, v in list((cm.author.profile or {}).items())[:20]}
+        person = Person(
+            first_name=first[:100].strip(),
+            last_name=last[:100].strip(),
+            organisation=orgs.get(email_domain(value)) if kind == IdentityKind.EMAIL else None,
+            custom={"inbox_profile": profile} if profile else {},
+            source=Source.INBOX,
+            needs_review=True,
+            **access[channel.pk],
+        )
+        person.refresh_keys()
+        people.append(person)
+    Person.objects.bulk_create(people)
+    Identity.objects.bulk_create(
+        [
+            Identity(person=person, kind=kind, value=value, is_primary=True)
+            for person, (kind, value) in zip(people, firsts, strict=True)
+        ]
+    )
+    Employment.objects.bulk_create(
+        [
+            Employment(person=p, organisation=p.organisation, title="", is_current=True)
+            for p in people
+            if p.organisation is not None
+        ]
+    )
+    AuditEntry.objects.bulk_create(
+        [
+            AuditEntry(
+                model=Person._meta.label_lower,
+                object_id=p.pk,
+                actor=bot,
+                action=AuditEntry.Action.CREATE,
+                changes={},
+                summary=f"Created {p.full_name}"[:300],
+            )
+            for p in people
+        ]
+    )
+    batch.people.update(zip(firsts, people, strict=True))
+
+
 # --- threading ------------------------------------------------------------------------
 
 
@@ -400,6 +595,7 @@ def ingest(
     try:
         with transaction.atomic():
             batch = Batch([(channel, cm, external_id)], now)
+            batch.need_ids = True
             message = _store(channel, cm, external_id, text, html, sc, payload, now, batch=batch)
             batch.flush()
             # One message: give the caller the conversation's real version number back.
@@ -441,6 +637,7 @@ def _store(
             created_at=now,
             last_message_at=now,
         )
+    batch.routing.seen(conversation, new=is_new)
     sent_at = cm.sent_at if cm.sent_at and timezone.is_aware(cm.sent_at) else None
     message = Message(
         conversation=conversation,
@@ -488,9 +685,6 @@ def _store(
         conversation.status = Status.OPEN
         conversation.resolved_at = None
     before_assignee = conversation.assignee_id
-    if batch.fewest_open and batch.assigned and conversation.assignee_id is None:
-        # "Fewest open" counts assignments in the database: write this batch's first.
-        batch.flush_conversations(only_assigned=True)
     result = routing.route(
         conversation=conversation,
         channel_kind=channel.kind,
@@ -499,13 +693,13 @@ def _store(
         is_new=is_new,
         now=now,
         rules=batch.rules,
+        context=batch.routing,
     )
+    batch.routing.track(conversation)
     if is_new:
         routing.apply_sla(conversation, batch.sla)
     conversation.updated_at = now
     batch.dirty[conversation.pk] = conversation
-    if conversation.assignee_id != before_assignee:
-        batch.assigned.add(conversation.pk)
     batch.remember(channel, message, conversation)
     if conversation.assignee_id and conversation.assignee_id != before_assignee:
         batch.notify(
@@ -673,15 +867,16 @@ def process_batch(
         qs = qs.filter(pk__in=ids)
     if received_before is not None:
         qs = qs.filter(received_at__lte=received_before)
-    payloads = list(qs.select_related("channel", "channel__team").order_by("id")[:limit])
+    payloads = list(qs.order_by("id")[:limit])
     result = BatchResult(fetched=len(payloads))
     if not payloads:
         return result
-    channels: dict[int, Channel] = {}
+    # A batch has a handful of channels: one object each instead of one per payload.
+    channels = Channel.objects.select_related("team").in_bulk({p.channel_id for p in payloads})
     work: list[tuple[RawPayload, list[tuple[CanonicalMessage, str, str, str]], str]] = []
     texts: list[str] = []
     for payload in payloads:
-        payload.channel = channels.setdefault(payload.channel_id, payload.channel)
+        payload.channel = channels[payload.channel_id]
         messages, reason = _normalise(payload)
         prepared = []
         for cm in messages:
@@ -706,6 +901,12 @@ def process_batch(
                 for cm, ext, *_ in prepared
             ]
             batch = Batch(items, timezone.now())
+            todo, seen = [], set()
+            for channel, cm, ext in items:
+                if (channel.pk, ext) not in batch.stored and (channel.pk, ext) not in seen:
+                    seen.add((channel.pk, ext))
+                    todo.append((channel, cm, ext))
+            create_people(batch, todo)
             done: list[int] = []
             dead: dict[str, list[int]] = {}
             created = duplicates = 0

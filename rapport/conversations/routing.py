@@ -7,7 +7,9 @@ When no rule assigned it, a new conversation goes to the account owner (the pers
 else their organisation's), else stays unassigned in its channel's team."""
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count
@@ -74,6 +76,13 @@ def _names(values: object) -> set[str]:
     return {fold(str(v)) for v in values} if isinstance(values, list) else set()
 
 
+@functools.lru_cache(maxsize=64)
+def _folded(text: str) -> tuple[str, frozenset[str]]:
+    # Every rule with words folds the same message text: once per message, not per rule.
+    folded = fold(text)
+    return folded, frozenset(folded.split())
+
+
 def rule_matches(
     rule: RoutingRule,
     *,
@@ -86,8 +95,7 @@ def rule_matches(
     if rule.channel_kinds and channel_kind not in rule.channel_kinds:
         return False
     if rule.words:
-        words = set(fold(text).split())
-        folded = fold(text)
+        folded, words = _folded(text)
         if not any((w in words) if " " not in w else (w in folded) for w in _names(rule.words)):
             return False
     if rule.sentiments and score.sentiment not in rule.sentiments:
@@ -149,7 +157,7 @@ def pick_fewest_open(team_id: int | None) -> User | None:
     return min(members, key=lambda u: (counts.get(u.pk, 0), u.pk))
 
 
-def _assignee_for(rule: RoutingRule, conversation: Conversation) -> User | None:
+def _assignee_for(rule: RoutingRule, conversation: Conversation, context: "RouteContext") -> User | None:
     if rule.assign_mode == AssignMode.USER:
         return rule.assign_user if is_agent(rule.assign_user) else None
     if rule.assign_mode == AssignMode.ACCOUNT_OWNER:
@@ -157,8 +165,131 @@ def _assignee_for(rule: RoutingRule, conversation: Conversation) -> User | None:
     if rule.assign_mode == AssignMode.ROUND_ROBIN:
         return pick_round_robin(rule)
     if rule.assign_mode == AssignMode.FEWEST_OPEN:
-        return pick_fewest_open(rule.assign_team_id)
+        return context.fewest_open(rule.assign_team_id)
     return None
+
+
+class RouteContext:
+    """What routing reads and writes besides the conversation itself. This default goes to
+    the database on every call; the ingest pipeline passes a `BatchRouting` that answers from
+    memory for a whole batch of messages and writes once at its end."""
+
+    def fewest_open(self, team_id: int | None) -> User | None:
+        return pick_fewest_open(team_id)
+
+    def add_tags(self, conversation: Conversation, names: list[str]) -> None:
+        from rapport.people.actions import tags_set
+
+        existing = list(conversation.tags.values_list("name", flat=True))
+        if {t.strip().lower() for t in names} - {t.lower() for t in existing}:
+            # tags_set only uses obj.tags, but people/actions.py annotates it for Person and
+            # Organisation; a Conversation has the same Tag relation.
+            tags_set(obj=conversation, names=[*existing, *names])
+
+
+class BatchRouting(RouteContext):
+    """Routing for a batch of messages stored in one transaction: team members, open
+    conversation counts and conversation tags are read once per batch, and tags added by
+    rules are inserted together by `flush()`.
+
+    "Fewest open" counts what the database holds (read once per team) plus what this batch
+    has changed since: `track()` is told each conversation's contribution (its assignee while
+    it is open) as the batch first saw it and after each message, so the counts are exact
+    without writing conversations to the database mid-batch."""
+
+    def __init__(self) -> None:
+        self.members: dict[int, list[User]] = {}
+        self.counts: dict[int, int] = {}  # assignee id → open conversations in the database
+        self.delta: dict[int, int] = {}  # assignee id → change made by this batch
+        self.held: dict[int, int | None] = {}  # conversation id → assignee it counts for now
+        self.tag_names: dict[int, list[str]] = {}  # conversation id → its tags' names
+        self.tag_ids: dict[int, set[int]] = {}
+        self.tags: dict[str, Any] = {}  # name → Tag, as tags_set finds or creates it
+        self.new_links: list[Any] = []
+        self.known_new: set[int] = set()  # conversations created by the batch (no tags yet)
+        self.loaded: set[int] = set()  # conversations the batch read: tags read together
+
+    @staticmethod
+    def holder(conversation: Conversation) -> int | None:
+        return conversation.assignee_id if conversation.status in OPEN_STATUSES else None
+
+    def seen(self, conversation: Conversation, *, new: bool = False) -> None:
+        """Note a conversation as the batch first sees it, before changing it: this is what
+        the database holds for it until the batch is written."""
+        if conversation.pk not in self.held:
+            self.held[conversation.pk] = self.holder(conversation)
+            if new:
+                self.known_new.add(conversation.pk)
+
+    def track(self, conversation: Conversation) -> None:
+        """Account for a change to a conversation `seen` before (status or assignee)."""
+        before, now = self.held.get(conversation.pk), self.holder(conversation)
+        if before != now:
+            if before is not None:
+                self.delta[before] = self.delta.get(before, 0) - 1
+            if now is not None:
+                self.delta[now] = self.delta.get(now, 0) + 1
+            self.held[conversation.pk] = now
+
+    def fewest_open(self, team_id: int | None) -> User | None:
+        if not team_id:
+            return None
+        if team_id not in self.members:
+            self.members[team_id] = _team_members(team_id)
+            todo = [u.pk for u in self.members[team_id] if u.pk not in self.counts]
+            if todo:
+                self.counts.update(dict.fromkeys(todo, 0))
+                self.counts.update(
+                    Conversation.objects.filter(assignee__in=todo, status__in=OPEN_STATUSES)
+                    .values_list("assignee")
+                    .annotate(n=Count("id"))
+                )
+        members = self.members[team_id]
+        if not members:
+            return None
+        return min(members, key=lambda u: (self.counts[u.pk] + self.delta.get(u.pk, 0), u.pk))
+
+    def _existing_tags(self, conversation: Conversation) -> list[str]:
+        if conversation.pk not in self.tag_names:
+            todo = ({conversation.pk} | self.loaded) - self.tag_names.keys() - self.known_new
+            for pk in todo | {conversation.pk}:
+                self.tag_names[pk], self.tag_ids[pk] = [], set()
+            if todo:
+                for pk, tag_id, name in Conversation.tags.through.objects.filter(
+                    conversation_id__in=todo
+                ).values_list("conversation_id", "tag_id", "tag__name"):
+                    self.tag_names[pk].append(name)
+                    self.tag_ids[pk].add(tag_id)
+        return self.tag_names[conversation.pk]
+
+    def add_tags(self, conversation: Conversation, names: list[str]) -> None:
+        from rapport.people.models import Tag
+
+        existing = self._existing_tags(conversation)
+        have = {t.lower() for t in existing}
+        if not {t.strip().lower() for t in names} - have:
+            return
+        # As tags_set: names cleaned, each found case-insensitively or created; the tags the
+        # conversation has stay.
+        for name in dict.fromkeys(n.strip()[:60] for n in names if n and n.strip()):
+            if name.lower() in have:
+                continue
+            tag = self.tags.get(name)
+            if tag is None:
+                tag = Tag.objects.filter(name__iexact=name).first() or Tag.objects.create(name=name)
+                self.tags[name] = tag
+            have.add(name.lower())
+            if tag.pk not in self.tag_ids[conversation.pk]:
+                self.tag_ids[conversation.pk].add(tag.pk)
+                existing.append(tag.name)
+                self.new_links.append(
+                    Conversation.tags.through(conversation_id=conversation.pk, tag_id=tag.pk)
+                )
+
+    def flush(self) -> None:
+        if self.new_links:
+            Conversation.tags.through.objects.bulk_create(self.new_links)
+            self.new_links = []
 
 
 def active_rules() -> list[RoutingRule]:
@@ -174,11 +305,12 @@ def route(
     is_new: bool,
     now: dt.datetime | None = None,
     rules: list[RoutingRule] | None = None,
+    context: RouteContext | None = None,
 ) -> RouteResult:
     """Apply the rules to `conversation` (saved by the caller) after an inbound message.
-    `rules` lets a batch load the active rules once (see active_rules) instead of per message."""
-    from rapport.people.actions import tags_set
-
+    `rules` lets a batch load the active rules once (see active_rules) instead of per message,
+    and `context` (a BatchRouting) answers team and tag lookups from the batch's memory."""
+    context = context or RouteContext()
     now = now or timezone.now()
     result = RouteResult()
     tags_to_add: list[str] = []
@@ -191,7 +323,7 @@ def route(
         if conversation.assignee_id is None and rule.assign_mode:
             if rule.assign_team_id and rule.assign_mode in (AssignMode.ROUND_ROBIN, AssignMode.FEWEST_OPEN):
                 conversation.team_id = rule.assign_team_id
-            chosen = _assignee_for(rule, conversation)
+            chosen = _assignee_for(rule, conversation, context)
             if chosen is not None:
                 conversation.assignee = chosen
                 result.assigned = chosen
@@ -214,11 +346,7 @@ def route(
     if result.escalated and conversation.escalated_at is None:
         escalate(conversation, now=now, reason="a routing rule")
     if tags_to_add:
-        existing = list(conversation.tags.values_list("name", flat=True))
-        if {t.strip().lower() for t in tags_to_add} - {t.lower() for t in existing}:
-            # tags_set only uses obj.tags, but people/actions.py annotates it for Person and
-            # Organisation; a Conversation has the same Tag relation.
-            tags_set(obj=conversation, names=[*existing, *tags_to_add])
+        context.add_tags(conversation, tags_to_add)
     return result
 
 
