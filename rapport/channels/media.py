@@ -24,12 +24,14 @@ import http.client
 import io
 import json
 import logging
+import operator
 import struct
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import reduce
 from importlib import import_module
 from typing import IO, Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -37,7 +39,7 @@ from urllib.parse import urljoin, urlsplit
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from rapport.accounts.models import User
@@ -371,14 +373,35 @@ def archive_reason(sniffed: str, fileobj: IO[bytes], size: int) -> str:
 # --- enqueue, fetch, retry ----------------------------------------------------------------
 
 
-def enqueue_for_message(message_ids: int | Iterable[int]) -> int:
-    """One pending row per attachment of these inbound messages (idempotent: a message seen
-    twice adds nothing), then the fetch task after the caller's transaction commits. Call it
-    in the transaction that stores the messages: the rows commit with them, so a lost task
-    is only a delay (the sweep finds the rows). Returns the number of rows created."""
+def _message_ids(messages: Iterable[Any]) -> list[int]:
+    """Ids of messages given as ids or as Message objects. bulk_create does not set ids on
+    every database, so objects without one are found by their (channel, external id), the
+    key ingest makes unique; objects without attachments are skipped without a query."""
+    from rapport.conversations.models import Message
+
+    ids: list[int] = []
+    keys: list[Q] = []
+    for m in messages:
+        if isinstance(m, int):
+            ids.append(m)
+        elif m.attachments and m.pk:
+            ids.append(m.pk)
+        elif m.attachments and m.channel_id and m.external_id:
+            keys.append(Q(channel_id=m.channel_id, external_id=m.external_id))
+    if keys:
+        ids += Message.objects.filter(reduce(operator.or_, keys)).values_list("pk", flat=True)
+    return ids
+
+
+def enqueue_for_message(messages: int | Iterable[Any]) -> int:
+    """One pending row per attachment of these inbound messages (ids or Message objects;
+    idempotent: a message seen twice adds nothing), then the fetch task after the caller's
+    transaction commits. Call it in the transaction that stores the messages: the rows commit
+    with them, so a lost task is only a delay (the sweep finds the rows). Returns the number
+    of rows created."""
     from rapport.conversations.models import Direction, Message
 
-    ids = [message_ids] if isinstance(message_ids, int) else [i for i in message_ids if i]
+    ids = _message_ids([messages] if isinstance(messages, int) else messages)
     if not ids:
         return 0
     rows = []
@@ -481,6 +504,8 @@ def _fetch_into(row: StoredMedia, spool: IO[bytes]) -> bool:
     try:
         if message.channel is None:
             raise MediaError("The message's channel was deleted.", permanent=True)
+        if message.channel.is_demo:
+            raise MediaError("A demo channel has no account to fetch attachments from.", permanent=True)
         module = _connector_media(message.channel.kind)
         src = (
             module.source(message.channel, message, row.index, att)

@@ -396,6 +396,28 @@ def test_queueing_twice_adds_nothing_and_a_claimed_row_is_not_fetched_twice(mast
     assert media._claim(first) and not media._claim(second)
 
 
+def test_the_pipeline_hook_takes_the_batchs_message_objects_without_ids(
+    north, fetch, django_capture_on_commit_callbacks
+):
+    """Batch.flush_messages bulk-creates messages, which leaves their ids unset on some
+    databases: enqueue_for_message finds them by (channel, external id)."""
+    from rapport.conversations.ingest import process_batch
+
+    channel = make_channel("whatsapp", north, access_token="t", phone_number_id="1")
+    RawPayload.objects.create(channel=channel, body=load("whatsapp", "image_reply.json"))
+    RawPayload.objects.create(channel=channel, body=load("whatsapp", "text.json"))
+    assert process_batch().created == 2
+    as_in_the_batch = [
+        Message(channel_id=m.channel_id, external_id=m.external_id, attachments=m.attachments)
+        for m in Message.objects.all()
+    ]
+    with media.use_transport(FakeMedia({})), django_capture_on_commit_callbacks(execute=True):
+        assert media.enqueue_for_message(as_in_the_batch) == 1
+    row = StoredMedia.objects.get()
+    assert row.message.attachments[0]["url"] == "whatsapp-media:1479537139650973"
+    assert row.state == MediaState.FAILED and "HTTP 404" in row.error  # the fake knows no media
+
+
 # --- email: the bytes are in the MIME message ------------------------------------------------
 
 
@@ -515,3 +537,31 @@ def test_deleting_the_message_deletes_its_files(stored, media_root, django_captu
 )
 def test_sniff_goes_by_magic_bytes(head, ctype):
     assert media.sniff(head) == ctype
+
+
+def test_x_sends_the_token_only_to_its_private_dm_media_host(north, fetch):
+    channel = make_channel("x", north, access_token="x-token", user_id="1")
+    public, dm = "https://pbs.twimg.com/media/Fabc.jpg", "https://ton.twitter.com/1.1/ton/data/dm/1/2/abc.jpg"
+    from rapport.channels.base import Attachment, Author, CanonicalMessage
+
+    cm = CanonicalMessage(
+        "x",
+        "dm-1",
+        Author("x", "jane"),
+        text="look",
+        attachments=(Attachment("a", url=public), Attachment("b", url=dm)),
+    )
+    message = ingest(channel, cm).message
+    fake = FakeMedia({public: [(200, JPEG, {})], dm: [(200, JPEG, {})]})
+    rows = fetch(message, fake)
+    assert [r.state for r in rows] == [MediaState.STORED, MediaState.STORED]
+    assert "Authorization" not in fake.calls[0][1]
+    assert fake.calls[1][1]["Authorization"] == "Bearer x-token"
+
+
+def test_a_demo_channel_fetches_nothing_and_says_why(north, fetch):
+    channel = make_channel("mastodon", north, settings={"demo": True})
+    message = _plain(channel, {"filename": "a.png", "url": "https://files.mastodon.example/a.png"})
+    fake = FakeMedia({})
+    [row] = fetch(message, fake)
+    assert row.state == MediaState.FAILED and "demo" in row.error and fake.calls == []
