@@ -1,5 +1,5 @@
 """Text intelligence: sentiment, intent and urgency for any text; agents' corrections; the
-learned models and their evidence."""
+learned models and their evidence; the retraining state, and retraining on demand."""
 
 from typing import Literal
 
@@ -74,6 +74,37 @@ class ModelOut(Schema):
     cv_macro_recall: float
     baseline_macro_recall: float
     active: bool
+    trigger: str
+    corrections: int
+    note: str
+
+
+class StatusOut(Schema):
+    backend: str = Field(
+        description="What analyses sentiment now: learned (a model beat the rules) or default."
+    )
+    active_model: ModelOut | None
+    latest_model: ModelOut | None
+    corrections: int
+    new_corrections: int = Field(description="Corrections since the latest model was trained.")
+    retrain_after: int = Field(description="New corrections that trigger an automatic retraining.")
+    due: bool
+    waiting_for: str
+
+
+def _model_out(m: SentimentModel) -> dict:
+    return {
+        "id": m.pk,
+        "created_at": m.created_at.isoformat(),
+        "examples": m.examples,
+        "folds": m.folds,
+        "cv_macro_recall": m.cv_macro_recall,
+        "baseline_macro_recall": m.baseline_macro_recall,
+        "active": m.active,
+        "trigger": m.trigger,
+        "corrections": m.corrections,
+        "note": m.note,
+    }
 
 
 @router.post("/intelligence/analyse", response=AnalysesOut)
@@ -112,16 +143,34 @@ def correction_create(request: HttpRequest, payload: CorrectionIn) -> Status[dic
 
 @router.get("/intelligence/models", response=list[ModelOut])
 def model_list(request: HttpRequest) -> list[dict]:
-    rows = SentimentModel.objects.defer("blob").order_by("-created_at", "-id")[:100]
-    return [
-        {
-            "id": m.pk,
-            "created_at": m.created_at.isoformat(),
-            "examples": m.examples,
-            "folds": m.folds,
-            "cv_macro_recall": m.cv_macro_recall,
-            "baseline_macro_recall": m.baseline_macro_recall,
-            "active": m.active,
-        }
-        for m in rows
-    ]
+    return [_model_out(m) for m in SentimentModel.objects.defer("blob").order_by("-created_at", "-id")[:100]]
+
+
+@router.get("/intelligence/status", response=StatusOut)
+def status(request: HttpRequest) -> dict:
+    """The learned backend's state: in use or not, its evidence, and when it retrains next."""
+    state = actions.retrain_state()
+    return {
+        "backend": "learned" if state.active else "default",
+        "active_model": _model_out(state.active) if state.active else None,
+        "latest_model": _model_out(state.latest) if state.latest else None,
+        "corrections": state.corrections,
+        "new_corrections": state.new_corrections,
+        "retrain_after": state.retrain_after,
+        "due": state.due,
+        "waiting_for": state.waiting_for,
+    }
+
+
+@router.post("/intelligence/retrain", response={202: dict})
+def retrain(request: HttpRequest) -> Status[dict]:
+    """Queue a retraining from the corrections now (admins and managers); the usual rule
+    decides whether the new model is used."""
+    from ninja.errors import HttpError
+
+    from rapport.intelligence.tasks import retrain_sentiment
+
+    if not actions.can_retrain(request.auth):  # type: ignore[attr-defined]
+        raise HttpError(403, "Only managers and admins can retrain.")
+    retrain_sentiment.enqueue(True)
+    return Status(202, {"queued": True})

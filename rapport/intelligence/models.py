@@ -50,6 +50,14 @@ class SentimentModel(models.Model):
     trained_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    trigger = models.CharField(
+        max_length=10,
+        choices=[("manual", "Manual"), ("automatic", "Automatic")],
+        default="manual",
+        help_text="manual: `rapport sentiment train`; automatic: retrained after new corrections.",
+    )
+    corrections = models.PositiveIntegerField(default=0, help_text="Agents' corrections among the examples.")
+    note = models.CharField(max_length=300, blank=True, help_text="Why it is or is not active.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -1,8 +1,10 @@
-from django.urls import path
+from django.urls import include, path
 
 from rapport.listening import views
 
 urlpatterns = [
+    # The intelligence settings page rides along here rather than in the shared web/urls.py.
+    path("", include("rapport.intelligence.urls")),
     path("listening/", views.dashboard_view, name="listening-dashboard"),
     path("listening/mentions/", views.mention_list_view, name="listening-mentions"),
     path("listening/mentions.csv", views.mention_export_view, name="listening-mentions-csv"),

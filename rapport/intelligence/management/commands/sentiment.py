@@ -44,8 +44,15 @@ class Command(BaseCommand):
             "--cv", type=int, default=5, help="Folds for the cross-validated figures (default 5)."
         )
         tr.add_argument("--no-corrections", action="store_true", help="Train on FILE alone.")
+        rt = sub.add_parser(
+            "retrain",
+            help="Retrain from agents' corrections if enough new ones came in (what the queue does).",
+        )
+        rt.add_argument("--force", action="store_true", help="Retrain now, due or not.")
 
     def handle(self, *args, **opts):
+        if opts["cmd"] == "retrain":
+            return self._retrain(opts["force"])
         try:
             rows = read_labelled(opts["file"])
         except LabelledFileError as exc:
@@ -140,13 +147,42 @@ class Command(BaseCommand):
             {"backend": "learned", "cv": k, "baseline_macro_recall": round(cv.baseline_macro_recall, 4)},
         )
 
+    def _retrain(self, force: bool) -> None:
+        from rapport.intelligence.actions import retrain_state, sentiment_retrain
+
+        try:
+            result = sentiment_retrain(force=force)
+        except ActionError as exc:
+            raise CommandError(exc.message) from exc
+        if result is None:
+            state = retrain_state()
+            self.stdout.write(f"Not retrained: {state.waiting_for or 'the corrections have only one label'}.")
+            self.stdout.write(json.dumps({"retrained": False, "corrections": state.corrections}))
+            return
+        m = result.model
+        self.stdout.write(f"Model {m.pk}: {m.note}; {'active' if m.active else 'not active'}.")
+        self.stdout.write(
+            json.dumps(
+                {
+                    "retrained": True,
+                    "model_id": m.pk,
+                    "examples": m.examples,
+                    "cv_macro_recall": m.cv_macro_recall,
+                    "baseline_macro_recall": m.baseline_macro_recall,
+                    "active": m.active,
+                }
+            )
+        )
+
     def _train(self, rows, opts) -> None:
         from rapport.intelligence.actions import sentiment_model_train
         from rapport.intelligence.learned import training_examples
+        from rapport.intelligence.models import Correction
 
         examples = rows if opts["no_corrections"] else training_examples(rows)
+        corrections = 0 if opts["no_corrections"] else Correction.objects.count()
         try:
-            result = sentiment_model_train(examples=examples, folds=opts["cv"])
+            result = sentiment_model_train(examples=examples, folds=opts["cv"], corrections=corrections)
         except ActionError as exc:
             raise CommandError(exc.message) from exc
         except ImportError as exc:
