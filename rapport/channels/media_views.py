@@ -7,13 +7,17 @@ script or reach our origin."""
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
-from django.views.decorators.http import require_GET
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
 from rapport.accounts.models import User
-from rapport.channels.media import media_visible
+from rapport.channels.media import media_visible, retry
 from rapport.channels.models import StoredMedia
+from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
 
 SANDBOX = "default-src 'none'; sandbox"
@@ -56,3 +60,19 @@ def attachment_download_view(request: AuthedRequest, media_id: int) -> FileRespo
 @require_GET
 def attachment_inline_view(request: AuthedRequest, media_id: int) -> FileResponse:
     return file_response(media_get(request.user, media_id), inline=True)
+
+
+@login_required
+@require_POST
+def attachment_retry_view(request: AuthedRequest, media_id: int) -> HttpResponse:
+    """Fetch a failed attachment again (after an admin fixed the channel's credentials)."""
+    from rapport.conversations.selectors import conversation_for_edit
+
+    row = media_get(request.user, media_id)
+    conversation = conversation_for_edit(request.user, row.message.conversation_id)
+    try:
+        retry(row)
+        messages.success(request, f"{row.filename} will be fetched again.")
+    except ActionError as exc:
+        messages.error(request, exc.message)
+    return redirect(f"{reverse('conversation', args=[conversation.pk])}#m{row.message_id}")

@@ -8,6 +8,7 @@ urlpatterns = [
     path("hooks/webhook/<int:channel_id>/", webhook_views.receive, name="hook-webhook"),
     path("attachments/<int:media_id>/", media_views.attachment_download_view, name="attachment-download"),
     path("attachments/<int:media_id>/inline/", media_views.attachment_inline_view, name="attachment-inline"),
+    path("attachments/<int:media_id>/retry/", media_views.attachment_retry_view, name="attachment-retry"),
     path("settings/channels/", views.channel_list_view, name="channel-list"),
     path("settings/channels/dead-letters/", views.dead_letter_list_view, name="dead-letters"),
     path(

@@ -507,6 +507,23 @@ def test_the_conversation_page_shows_thumbnails_links_sizes_and_reasons(stored, 
     assert "later.pdf" in page and "Failed" in page and failed.error in page
 
 
+def test_a_failed_attachment_can_be_fetched_again_from_the_page(
+    stored, alice_client, reader, django_capture_on_commit_callbacks
+):
+    message, [_, failed] = stored
+    page = alice_client.get(f"/inbox/{message.conversation_id}/").content.decode()
+    assert f'action="/attachments/{failed.pk}/retry/"' in page
+    assert Client().get(f"/attachments/{failed.pk}/retry/").status_code in (302, 405)
+    from conftest import login
+
+    assert login(reader).post(f"/attachments/{failed.pk}/retry/").status_code == 404  # read-only
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(f"/attachments/{failed.pk}/retry/")
+    assert response.status_code == 302 and response["Location"].endswith(f"#m{message.pk}")
+    failed.refresh_from_db()
+    assert failed.state == MediaState.FAILED and failed.attempts == 1  # fetched again, still no URL
+
+
 def test_deleting_the_message_deletes_its_files(stored, media_root, django_capture_on_commit_callbacks):
     message, [row, _] = stored
     path = Path(row.file.path)
