@@ -46,9 +46,9 @@ def conversation_get(user: User, conversation_id: Any) -> Conversation:
     try:
         return (
             conversations_visible(user)
-            .select_related(
-                "assignee", "team", "person", "person__organisation", "organisation", "deal", "reply_channel"
-            )
+            # Not the organisation and deal rows: nothing reads them through a conversation
+            # (their ids are on the row), and they were a third of the query's columns.
+            .select_related("assignee", "team", "person", "person__organisation", "reply_channel")
             .get(pk=conversation_id)
         )
     except (Conversation.DoesNotExist, ValueError, TypeError, OverflowError):
@@ -127,8 +127,22 @@ def messages_of(conversation: Conversation, *, after: int = 0, limit: int = 500)
     return list(
         Message.objects.filter(conversation=conversation, pk__gt=after)
         .select_related("channel", "author_user")
+        # Of the channel and the author only what a message shows: the channel's settings
+        # (JSON) and credentials were decoded on every message.
+        .defer(*(f"channel__{f}" for f in CHANNEL_UNSHOWN), *(f"author_user__{f}" for f in USER_UNSHOWN))
         .order_by("id")[:limit]
     )
+
+
+CHANNEL_UNSHOWN = (
+    "credentials_encrypted",
+    "settings",
+    "last_error",
+    "last_error_at",
+    "created_at",
+    "updated_at",
+)
+USER_UNSHOWN = ("password", "last_login", "date_joined", "email")
 
 
 def person_conversations(
