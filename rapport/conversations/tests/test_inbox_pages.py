@@ -127,3 +127,28 @@ def test_deals_panel_is_the_ten_newest_visible_deals_of_the_person_or_their_orga
         assert _deals_of(user, person) == expected
         checked += bool(expected)
     assert checked > 10
+
+
+def test_pages_continue_exactly_after_the_cursor_even_when_times_tie(channel, alice):
+    from rapport.conversations import selectors
+
+    convs = [_conv(channel, f"m{i}", email=f"p{i}@example.org") for i in range(9)]
+    same = timezone.now().replace(microsecond=0)
+    # Three pairs share a time, so the id decides between them at a page boundary.
+    for k, conv in enumerate(convs):
+        Conversation.objects.filter(pk=conv.pk).update(last_message_at=same - dt.timedelta(minutes=k // 2))
+    for view in ("all", "teams", "unassigned"):
+        filters = selectors.InboxFilters(view=view, status="any")
+        seen, cursor = [], None
+        while True:
+            page = selectors.inbox(user=alice, filters=filters, cursor=cursor, limit=2, for_list=True)
+            seen += [c.pk for c in page.items]
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        expected = list(
+            Conversation.objects.filter(pk__in=[c.pk for c in convs])
+            .order_by("-last_message_at", "-id")
+            .values_list("pk", flat=True)
+        )
+        assert seen == expected, view
