@@ -1,15 +1,14 @@
 """Global search over people, organisations, deals and activities, scoped by visibility.
 
 Names and identities are matched by prefix on indexed folded keys, so results come back in
-milliseconds at a million people. Activities are matched by words in the subject among the
-most recent RECENT_ACTIVITIES visible ones (a scan bounded by LIMIT along the recency index)."""
+milliseconds at a million people. Activities are matched by the words of their subject through
+a word index (SQLite FTS5 / PostgreSQL GIN; see activities.selectors.activities_matching)."""
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from rapport.accounts.models import User
-from rapport.activities.models import Activity
-from rapport.activities.selectors import activities_visible
+from rapport.activities.selectors import activities_matching
 from rapport.people.selectors import OrgFilters, PersonFilters, organisation_list, person_list
 from rapport.sales.selectors import DealFilters, deal_list
 
@@ -29,9 +28,6 @@ class Group:
 
     def as_json(self) -> dict[str, Any]:
         return {"key": self.key, "label": self.label, "results": [r.__dict__ for r in self.results]}
-
-
-RECENT_ACTIVITIES = 5000
 
 
 def global_search(user: User, q: str, limit: int = 8) -> list[Group]:
@@ -67,15 +63,7 @@ def global_search(user: User, q: str, limit: int = 8) -> list[Group]:
     groups[2].results = [
         Result(d.name, f"/deals/{d.pk}/", f"{d.stage.name} · {d.amount:,.0f} {d.currency}") for d in deals
     ]
-    # Words anywhere in a subject cannot use an index; look among the most recent activities
-    # only (a bounded walk down the recency index) so one keystroke never scans millions.
-    recent = activities_visible(user).order_by("-occurred_at", "-id").values("id")[:RECENT_ACTIVITIES]
-    acts = (
-        Activity.objects.filter(id__in=recent)
-        .filter(subject__icontains=q)
-        .select_related("person")
-        .order_by("-occurred_at", "-id")[:limit]
-    )
+    acts = activities_matching(user, q).select_related("person").order_by("-occurred_at", "-id")[:limit]
     groups[3].results = [
         Result(
             a.subject or a.get_kind_display(),
