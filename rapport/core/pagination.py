@@ -15,7 +15,7 @@ from rapport.core.errors import ActionError
 
 T = TypeVar("T", bound=Model)
 
-CAP = 10000  # counts stop here: an exact count over a million rows is slow and nobody reads it
+CAP = 1000  # counts stop here: an exact count over a million rows is slow and nobody reads it (a tag filter over 1M people spent 20 ms counting to 10,000)
 
 
 @dataclass
