@@ -179,6 +179,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 RAPPORT_IMPORT_MAX_BYTES = int(os.environ.get("RAPPORT_IMPORT_MAX_BYTES", str(200 * 1024 * 1024)))
 MEDIA_ROOT = VAR_DIR / "media"
+# Attachments bigger than this are quarantined while streaming (rapport.channels.media).
+RAPPORT_MEDIA_MAX_BYTES = int(os.environ.get("RAPPORT_MEDIA_MAX_BYTES", str(25 * 1024 * 1024)))
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = os.environ.get("RAPPORT_TIME_ZONE", "UTC")

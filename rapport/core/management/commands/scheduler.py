@@ -17,6 +17,7 @@ JOBS: list[tuple[str, int]] = [
     ("inbox_sweep", 60),
     ("poll_email", 60),
     ("poll_channels", 60),
+    ("fetch_media", 60),
     ("listen", 300),
     ("analyze_db", 24 * 3600),
 ]
