@@ -105,21 +105,39 @@ def _row_writer(fields: list[Field]) -> Any:
     return values
 
 
-def _insert_rows(model: type[models.Model], objs: list[Any]) -> None:
-    """INSERT many rows of `model` with one prepared statement (executemany). Unlike
-    bulk_create, it neither compiles the values through the ORM nor reads ids back: for
-    rows nothing in the batch refers to by id (messages, channel links, notices)."""
-    if not objs:
-        return
+@functools.cache
+def _insert_sql(model: type[models.Model], vendor: str) -> tuple[str, Any]:
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(_column(f)) for f in fields)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    values = _row_writer(fields)
+    return sql, _row_writer(fields)
+
+
+def _insert_rows(model: type[models.Model], objs: list[Any]) -> None:
+    """INSERT many rows of `model` with one prepared statement (executemany). Unlike
+    bulk_create, it neither compiles the values through the ORM nor reads ids back: for
+    rows nothing in the batch refers to by id (messages, channel links, notices)."""
+    if not objs:
+        return
+    sql, values = _insert_sql(model, connection.vendor)
     with connection.cursor() as cursor:
         cursor.executemany(sql, [values(obj) for obj in objs])
+
+
+def _insert(obj: models.Model) -> None:
+    """obj.save() for a new row whose fields are all set (no save hooks, no signals), in one
+    INSERT … RETURNING id: the ORM's save compiles the statement anew every time."""
+    if not connection.features.can_return_columns_from_insert:
+        obj.save(force_insert=True)
+        return
+    sql, values = _insert_sql(type(obj), connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {connection.ops.quote_name(_column(obj._meta.pk))}", values(obj))
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding, obj._state.db = False, connection.alias
 
 
 # --- per-batch context -------------------------------------------------------------------
@@ -628,7 +646,7 @@ def _store(
         subject = (
             (cm.subject or text or "").strip().splitlines()[0][:300] if (cm.subject or text).strip() else ""
         )
-        conversation = Conversation.objects.create(
+        conversation = Conversation(
             subject=subject,
             team=channel.team,
             person=person,
@@ -637,6 +655,7 @@ def _store(
             created_at=now,
             last_message_at=now,
         )
+        _insert(conversation)
     batch.routing.seen(conversation, new=is_new)
     sent_at = cm.sent_at if cm.sent_at and timezone.is_aware(cm.sent_at) else None
     message = Message(
@@ -829,13 +848,11 @@ def score_many(texts: list[str]) -> list[Score]:
     except Exception:  # noqa: BLE001 - a missing module means text-by-text scoring
         return [score(t) for t in texts]
     if analyser is analyse:
-        todo = [i for i, t in enumerate(texts) if t and t.strip()]
+        # The same text (a message delivered again in another event) is analysed once.
+        unique = list(dict.fromkeys(t[:20000] for t in texts if t and t.strip()))
         try:
-            results = analyse_many([texts[i][:20000] for i in todo])
-            out = [NEUTRAL] * len(texts)
-            for i, result in zip(todo, results, strict=True):
-                out[i] = _as_score(result)
-            return out
+            scores = {t: _as_score(result) for t, result in zip(unique, analyse_many(unique), strict=True)}
+            return [scores[t[:20000]] if t and t.strip() else NEUTRAL for t in texts]
         except Exception:
             log.exception("batch text analysis failed; scoring text by text")
     return [score(t) for t in texts]

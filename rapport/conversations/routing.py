@@ -76,6 +76,14 @@ def _names(values: object) -> set[str]:
     return {fold(str(v)) for v in values} if isinstance(values, list) else set()
 
 
+def _rule_words(rule: RoutingRule) -> set[str]:
+    # Folded once per loaded rule (a batch loads the rules once and matches every message).
+    cached = rule.__dict__.get("_folded_words")
+    if cached is None or cached[0] is not rule.words:
+        cached = rule.__dict__["_folded_words"] = (rule.words, _names(rule.words))
+    return cached[1]
+
+
 @functools.lru_cache(maxsize=64)
 def _folded(text: str) -> tuple[str, frozenset[str]]:
     # Every rule with words folds the same message text: once per message, not per rule.
@@ -96,7 +104,7 @@ def rule_matches(
         return False
     if rule.words:
         folded, words = _folded(text)
-        if not any((w in words) if " " not in w else (w in folded) for w in _names(rule.words)):
+        if not any((w in words) if " " not in w else (w in folded) for w in _rule_words(rule)):
             return False
     if rule.sentiments and score.sentiment not in rule.sentiments:
         return False
