@@ -98,6 +98,29 @@ class Deal(OwnedRecord):
         return self.name
 
 
+class DealStageTotal(models.Model):
+    """Count and sum of deals per (pipeline, stage, owner, team, visibility), kept by database
+    triggers on sales_deal (migration 0003), so the board's column totals read a few hundred
+    rows instead of every deal — and no write path (forms, API, imports, bulk SQL) can skip
+    it. Plain integer columns named like OwnedRecord's so `visibility_q` applies unchanged;
+    0 stands for "no team" so the unique key holds on both databases."""
+
+    pipeline_id = models.IntegerField()
+    stage_id = models.IntegerField()
+    owner_id = models.IntegerField()
+    team_id = models.IntegerField()
+    visibility = models.CharField(max_length=10)
+    n = models.IntegerField(default=0)
+    total = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pipeline_id", "stage_id", "owner_id", "team_id", "visibility"], name="deal_stage_total_key"
+            )
+        ]
+
+
 class DealParticipant(models.Model):
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="participants")
     person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="deal_roles")
