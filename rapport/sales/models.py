@@ -120,6 +120,9 @@ class DealStageTotal(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"stage {self.stage_id}: {self.n} deals, {self.total}"
+
 
 class DealParticipant(models.Model):
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="participants")
