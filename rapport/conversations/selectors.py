@@ -5,10 +5,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from rapport.accounts.models import User
+from rapport.channels.models import Channel
 from rapport.conversations.models import (
     OPEN_STATUSES,
     CannedAnswer,
@@ -158,7 +159,13 @@ def person_conversations(
 ) -> list[Conversation]:
     if person_id is None:
         return []
-    qs = conversations_visible(user).filter(person_id=person_id).prefetch_related("channels")
+    # The page lists their subject, status and channel kinds: not the other columns.
+    qs = (
+        conversations_visible(user)
+        .filter(person_id=person_id)
+        .only("id", "subject", "status", "merged_into", "last_message_at")
+        .prefetch_related(Prefetch("channels", queryset=Channel.objects.only("id", "kind", "name")))
+    )
     if exclude is not None:
         qs = qs.exclude(pk=exclude)
     return list(qs.order_by("-last_message_at", "-id")[:limit])
