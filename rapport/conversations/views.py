@@ -64,9 +64,7 @@ def inbox_view(request: AuthedRequest) -> HttpResponse:
     )
     error = None
     try:
-        page = selectors.inbox(
-            user=user, filters=filters, cursor=request.GET.get("cursor") or None, for_list=True
-        )
+        page = selectors.inbox_list(user=user, filters=filters, cursor=request.GET.get("cursor") or None)
     except ActionError as exc:
         error, page = exc.message, Page(items=[], next_cursor=None)
     channels = Channel.objects.only("pk", "name").order_by("name")

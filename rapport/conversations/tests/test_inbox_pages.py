@@ -141,8 +141,8 @@ def test_pages_continue_exactly_after_the_cursor_even_when_times_tie(channel, al
         filters = selectors.InboxFilters(view=view, status="any")
         seen, cursor = [], None
         while True:
-            page = selectors.inbox(user=alice, filters=filters, cursor=cursor, limit=2, for_list=True)
-            seen += [c.pk for c in page.items]
+            page = selectors.inbox_list(user=alice, filters=filters, cursor=cursor, limit=2)
+            seen += [c.id for c in page.items]
             cursor = page.next_cursor
             if not cursor:
                 break
@@ -152,3 +152,15 @@ def test_pages_continue_exactly_after_the_cursor_even_when_times_tie(channel, al
             .values_list("pk", flat=True)
         )
         assert seen == expected, view
+
+
+@pytest.mark.parametrize(("first", "last"), [("", ""), ("Ann", ""), ("", "Lee"), (" Ann ", "Lee")])
+def test_rows_name_people_and_agents_as_their_str_does(channel, alice, alice_client, first, last):
+    conv = _conv(channel, "m1")
+    Person.objects.filter(pk=conv.person_id).update(first_name=first, last_name=last)
+    User.objects.filter(pk=alice.pk).update(first_name=first, last_name=last)
+    Conversation.objects.filter(pk=conv.pk).update(assignee=alice)
+    page = alice_client.get("/inbox/?view=all").content.decode()
+    person, agent = Person.objects.get(pk=conv.person_id), User.objects.get(pk=alice.pk)
+    assert f'<td dir="auto">{person}</td>' in page
+    assert f"<td>{agent}</td>" in page
