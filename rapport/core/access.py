@@ -13,7 +13,7 @@ Rules
   the record's team.
 """
 
-from typing import TypeVar
+from typing import Protocol, TypeVar, cast
 
 from django.db import models
 from django.db.models import Q, QuerySet
@@ -23,6 +23,14 @@ from rapport.accounts.models import Role, User
 from rapport.core.models import Visibility
 
 M = TypeVar("M", bound=models.Model)
+
+
+class AccessFields(Protocol):
+    """What the checks read: a model instance, or a light row built from values() (the board)."""
+
+    owner_id: int
+    team_id: int | None
+    visibility: str
 
 
 def visibility_q(user: User, prefix: str = "") -> Q:
@@ -46,26 +54,27 @@ def visible(model: type[M], user: User) -> QuerySet[M]:
     return model._default_manager.filter(visibility_q(user))
 
 
-def can_see(user: User, record: models.Model) -> bool:
+def can_see(user: User, record: "models.Model | AccessFields") -> bool:
     if user.is_admin:
         return True
-    r = record
-    if r.owner_id == user.pk or r.visibility == Visibility.EVERYONE:  # type: ignore[attr-defined]
+    r = cast(AccessFields, record)  # every OwnedRecord has these fields
+    if r.owner_id == user.pk or r.visibility == Visibility.EVERYONE:
         return True
-    team_id = r.team_id  # type: ignore[attr-defined]
+    team_id = r.team_id
     if team_id is None or team_id not in user.team_ids():
         return False
-    return r.visibility == Visibility.TEAM or user.role == Role.MANAGER  # type: ignore[attr-defined]
+    return r.visibility == Visibility.TEAM or user.role == Role.MANAGER
 
 
-def can_edit(user: User, record: models.Model) -> bool:
+def can_edit(user: User, record: "models.Model | AccessFields") -> bool:
     if not user.can_write:
         return False
     if user.is_admin:
         return True
-    if record.owner_id == user.pk:  # type: ignore[attr-defined]
+    r = cast(AccessFields, record)
+    if r.owner_id == user.pk:
         return True
-    team_id = record.team_id  # type: ignore[attr-defined]
+    team_id = r.team_id
     return team_id is not None and team_id in user.team_ids() and can_see(user, record)
 
 
