@@ -73,3 +73,15 @@ def alice_client(alice) -> Client:
 @pytest.fixture
 def bob_client(bob) -> Client:
     return login(bob)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fragment_cache():
+    """Template fragments cached in one test (a form listing that test's users) must not leak
+    into the next. Only the in-process cache is cleared: a shared Redis is not ours to flush."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+    yield
