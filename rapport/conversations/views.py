@@ -79,7 +79,7 @@ def inbox_view(request: AuthedRequest) -> HttpResponse:
         "channels": channels,
         "error": error,
         "unread": selectors.unread_count(user),
-        "agents": _agents_for(user),
+        "agents": _agents_for(user) if user.can_write else [],  # only writers get the assign controls
         "priorities": Priority.choices,
         "bulk_statuses": Status.choices,
         "back": request.get_full_path()[:500],
@@ -123,7 +123,7 @@ def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpRespo
         "deals": deals,
         "can_edit": selectors.can_edit_conversation(user, conv),
         "sentiment_labels": actions.SENTIMENT_LABELS,
-        "agents": _agents_for(user),
+        "agents": _agents_for(user) if user.can_write else [],  # only writers get the assign controls
         "statuses": Status.choices,
         "priorities": Priority.choices,
         "call_directions": CallDirection.choices,
