@@ -4,14 +4,18 @@ A record the user cannot see is a 404 everywhere; one they can see but not chang
 edit controls, and a write to it answers 403 without touching anything."""
 
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from rapport.accounts.models import User
 from rapport.core.access import can_see, visible
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest, int_param
@@ -91,6 +95,30 @@ ORG_PAGES = RecordPages(
 # --- people -----------------------------------------------------------------------------
 
 
+def _person_row(user: User, p: Person) -> str:
+    """One row of the people list. Built in Python with every value escaped, like the board's
+    cards: the list is the screen people open most, and 50 rows through Django's template
+    engine cost as much as the queries behind them."""
+    badges = (' <span class="badge badge-vip">VIP</span>' if p.is_vip else "") + (
+        ' <span class="badge badge-review">review</span>' if p.needs_review else ""
+    )
+    # A visible person may work at a private organisation: its name is not shown then.
+    org = p.organisation
+    org_cell = (
+        f'<a href="/organisations/{p.organisation_id}/">{escape(org.name)}</a>'
+        if org is not None and can_see(user, org)
+        else ""
+    )
+    email, phone = p.primary_email, p.primary_phone  # type: ignore[attr-defined]
+    email_cell = f'<a href="mailto:{escape(quote(email, safe="@"))}">{escape(email)}</a>' if email else ""
+    phone_cell = f'<a href="tel:{escape(quote(phone, safe="+"))}">{escape(phone)}</a>' if phone else ""
+    return (
+        f'<tr><td><a href="/people/{p.pk}/">{escape(p.full_name)}</a>{badges}</td>'
+        f"<td>{escape(p.title)}</td><td>{org_cell}</td><td>{email_cell}</td>"
+        f'<td class="nowrap">{phone_cell}</td><td>{escape(p.owner)}</td></tr>'
+    )
+
+
 @login_required
 def person_list_view(request: AuthedRequest) -> HttpResponse:
     sort = request.GET.get("sort", "name")
@@ -110,9 +138,9 @@ def person_list_view(request: AuthedRequest) -> HttpResponse:
         filters=filters,
         sorts=PERSON_SORTS,
     )
-    for person in page.items:
-        # A visible person may work at a private organisation: its name is not shown then.
-        person.org_visible = person.organisation is not None and can_see(request.user, person.organisation)  # type: ignore[attr-defined]
+    context["rows_html"] = mark_safe(  # noqa: S308 — every value is escaped in _person_row
+        "".join(_person_row(request.user, p) for p in page.items)
+    )
     if filters.organisation:
         context["filter_org"] = (
             organisations_visible(request.user).filter(pk=filters.organisation).only("id", "name").first()
