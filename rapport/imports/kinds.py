@@ -34,6 +34,7 @@ from rapport.imports.engine import (
     RunContext,
 )
 from rapport.imports.mapping import CUSTOM, split_full_name
+from rapport.people.actions import CUSTOM_KEY_MAX, CUSTOM_MAX_KEYS, CUSTOM_VALUE_MAX
 from rapport.people.identities import (
     FREE_MAIL_DOMAINS,
     IdentityError,
@@ -184,6 +185,24 @@ class BaseImporter:
                 continue
             out.append((target, value, self.headers[i]))
         return out
+
+    def add_custom(self, custom: dict[str, str], column: str, value: str, errors: list[CellError]) -> None:
+        """A custom-field cell, under the same limits as an edit (people.actions.clean_custom)."""
+        key = column.strip()
+        if len(key) > CUSTOM_KEY_MAX or "\x00" in key:
+            errors.append(
+                CellError(column[:50], "", f"Custom field names are at most {CUSTOM_KEY_MAX} characters.")
+            )
+        elif len(value) > CUSTOM_VALUE_MAX or "\x00" in value:
+            errors.append(
+                CellError(
+                    column, value[:50], f"At most {CUSTOM_VALUE_MAX} characters (this has {len(value)})."
+                )
+            )
+        elif key not in custom and len(custom) >= CUSTOM_MAX_KEYS:
+            errors.append(CellError(column, "", f"At most {CUSTOM_MAX_KEYS} custom fields per record."))
+        else:
+            custom[key] = value
 
     def check_len(self, model: Any, name: str, value: str, column: str, errors: list[CellError]) -> str:
         limit = _max_len(model, name)
@@ -435,7 +454,7 @@ class PeopleImporter(BaseImporter):
                 elif target == "language":
                     rec.language = self.check_len(Person, "language", value, column, errors)
                 elif target == CUSTOM:
-                    rec.custom[column[:60]] = value
+                    self.add_custom(rec.custom, column, value, errors)
             except IdentityError as exc:
                 errors.append(CellError(column, value[:200], str(exc)))
         if errors:
@@ -516,8 +535,7 @@ class PeopleImporter(BaseImporter):
         for attr in ("first", "last", "title", "org_name", "bio", "language"):
             if not getattr(pending, attr) and getattr(rec, attr):
                 setattr(pending, attr, getattr(rec, attr))
-        for key, value in rec.custom.items():
-            pending.custom.setdefault(key, value)
+        merge_custom(pending.custom, rec.custom)
         pending.idents = list(dict.fromkeys(pending.idents + rec.idents))
         pending.tags = list(dict.fromkeys(pending.tags + rec.tags))
         if pending.address is None and rec.address:
@@ -630,10 +648,7 @@ class PeopleImporter(BaseImporter):
                         Employment(person_id=pk, organisation_id=person.organisation_id, title=person.title)
                     )
                     dirty = True
-                for key, value in rec.custom.items():
-                    if key not in person.custom:
-                        person.custom[key] = value
-                        dirty = True
+                dirty = merge_custom(person.custom, rec.custom) or dirty
                 new_idents += [Identity(person_id=pk, kind=k, value=v) for k, v in rec.idents]
                 links += [Person.tags.through(person_id=pk, tag_id=self._tag_id(t)) for t in rec.tags]
                 if rec.address and pk not in have_address:
@@ -748,7 +763,7 @@ class OrganisationImporter(BaseImporter):
                     rec.address = {}
                 rec.address[target] = self.check_len(Address, target, value, column, errors)
             elif target == CUSTOM:
-                rec.custom[column[:60]] = value
+                self.add_custom(rec.custom, column, value, errors)
         if errors:
             return
         if not rec.values.get("name"):
@@ -779,8 +794,7 @@ class OrganisationImporter(BaseImporter):
                         pending.values.setdefault(k, v)
                     pending.domains = list(dict.fromkeys(pending.domains + rec.domains))
                     pending.tags = list(dict.fromkeys(pending.tags + rec.tags))
-                    for k, v in rec.custom.items():
-                        pending.custom.setdefault(k, v)
+                    merge_custom(pending.custom, rec.custom)
                     pending.address = pending.address or rec.address
                 else:
                     self.merges[match].append(rec)
@@ -857,10 +871,7 @@ class OrganisationImporter(BaseImporter):
                     if rec.values.get(name) and not getattr(org, name):
                         setattr(org, name, rec.values[name])
                         dirty = True
-                for k, v in rec.custom.items():
-                    if k not in org.custom:
-                        org.custom[k] = v
-                        dirty = True
+                dirty = merge_custom(org.custom, rec.custom) or dirty
                 for d in rec.domains:
                     if d not in existing_domains:
                         existing_domains.add(d)
@@ -1113,3 +1124,14 @@ class DealImporter(BaseImporter):
 
 
 IMPORTERS = {"people": PeopleImporter, "organisations": OrganisationImporter, "deals": DealImporter}
+
+
+def merge_custom(target: dict[str, Any], extra: dict[str, Any]) -> bool:
+    """Fill custom fields the record lacks from a duplicate row (never overwrite), staying
+    within the per-record limit; True when something was added."""
+    added = False
+    for key, value in extra.items():
+        if key not in target and len(target) < CUSTOM_MAX_KEYS:
+            target[key] = value
+            added = True
+    return added

@@ -153,7 +153,7 @@ def organisation_create(
         phone=phone,
         description=description,
         parent=parent,
-        custom=custom or {},
+        custom=clean_custom(custom) if custom else {},
         source=source,
         **access,
     )
@@ -279,7 +279,7 @@ def person_create(
         bio=bio,
         language=language,
         is_vip=is_vip,
-        custom=custom or {},
+        custom=clean_custom(custom) if custom else {},
         source=source,
         needs_review=needs_review,
         **access,
