@@ -25,3 +25,25 @@ def test_private_organisation_name_hidden_in_the_list(alice, bob_client):
 
 def test_empty_list_says_so(alice_client):
     assert "No people match." in alice_client.get("/people/?q=zzzzqqq").content.decode()
+
+
+def test_tag_count_counts_only_visible_tagged_people(alice, bob, bob_client):
+    from rapport.people.models import Tag
+
+    tag = Tag.objects.create(name="customer")
+    for i, vis in enumerate(["everyone", "everyone", "private"]):
+        person_create(actor=alice, first_name=f"T{i}", visibility=vis).tags.add(tag)
+    person_create(actor=alice, first_name="Untagged", visibility="everyone")
+    page = bob_client.get("/people/?tag=customer").context["page"]
+    assert (page.total, page.total_capped, len(page.items)) == (2, False, 2)
+
+
+def test_text_filter_with_more_matches_than_candidates_shows_a_capped_count(alice, alice_client, monkeypatch):
+    from rapport.people import selectors
+
+    for i in range(7):
+        person_create(actor=alice, first_name="Mara", last_name=f"Zed{i}")
+    page = selectors.person_list(user=alice, filters=selectors.PersonFilters(q="mara"), limit=1)  # 4 candidates
+    assert page.total_capped is True and page.total == 4
+    page = selectors.person_list(user=alice, filters=selectors.PersonFilters(q="mara"), limit=50)
+    assert page.total_capped is False and page.total == 7
