@@ -394,16 +394,22 @@ def _pending() -> int:
     return RawPayload.objects.filter(status=PayloadStatus.RECEIVED).count()
 
 
-def _worker(done_receiving: Any, counter: Any) -> None:
+def _worker(done_receiving: Any, counter: Any, stats: Any) -> None:
     """A worker process: drain pending payloads in batches until the receiver is done and
-    nothing is left."""
+    nothing is left. Adds its CPU seconds, its seconds in storing transactions and its
+    batches to `stats`."""
     from rapport.conversations.ingest import BATCH_SIZE, process_batch
 
     connections.close_all()
+    cpu0 = time.process_time()
     while True:
         result = process_batch()
         with counter.get_lock():
             counter.value += result.created
+        if result.fetched:
+            with stats.get_lock():
+                stats[1] += result.write_s
+                stats[2] += 1
         if result.fetched >= BATCH_SIZE:
             continue  # a backlog: keep going
         if not result.fetched and done_receiving.is_set() and not _pending():
@@ -411,6 +417,8 @@ def _worker(done_receiving: Any, counter: Any) -> None:
         # Let a batch build up: SQLite has one writer, and every short transaction makes the
         # receiver wait for the lock (in the busy handler's coarse sleeps).
         time.sleep(WORKER_PAUSE)
+    with stats.get_lock():
+        stats[0] += time.process_time() - cpu0
     connections.close_all()
 
 
@@ -457,9 +465,26 @@ def _lags_ms() -> list[float]:
     return lags
 
 
-def run(*, messages: int, stdout: Any, seed: int = 1, workers: int = 1) -> dict[str, Any]:
+def _receiver(deliveries: list[Delivery], cpu: Any) -> None:
+    """A receiver process: what one web server process does with its share of the webhooks."""
+    connections.close_all()
+    start = time.process_time()
+    for d in deliveries:
+        _receive(d)
+    with cpu.get_lock():
+        cpu.value += time.process_time() - start
+    connections.close_all()
+
+
+def run(
+    *, messages: int, stdout: Any, seed: int = 1, workers: int = 1, receivers: int | None = None
+) -> dict[str, Any]:
     if messages < 1:
         raise ValueError("messages must be at least 1")
+    if receivers is None:
+        # Webhooks arrive concurrently and a server answers them from several processes; by
+        # default as many as the machine has cores (RAPPORT_BENCH_RECEIVERS to choose).
+        receivers = int(os.environ.get("RAPPORT_BENCH_RECEIVERS") or os.cpu_count() or 1)
     if _app_database():
         path = (Path(settings.VAR_DIR) / f"bench-ingest-{messages}.sqlite3").resolve()
         return _in_scratch("ingest", ["--messages", str(messages)], path, stdout)
@@ -489,17 +514,37 @@ def run(*, messages: int, stdout: Any, seed: int = 1, workers: int = 1) -> dict[
     # benchmark runs in this process instead.
     concurrent = _file_database() and workers > 0 and not connection.in_atomic_block
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    work = [0.0, 0.0, 0]  # worker CPU s, seconds in storing transactions, batches
     if concurrent:
         connections.close_all()
         ctx = multiprocessing.get_context("fork")
         done_receiving = ctx.Event()
         counter = ctx.Value("q", 0)
-        procs = [ctx.Process(target=_worker, args=(done_receiving, counter)) for _ in range(workers)]
+        stats = ctx.Array("d", 3)  # worker CPU s, seconds in storing transactions, batches
+        procs = [ctx.Process(target=_worker, args=(done_receiving, counter, stats)) for _ in range(workers)]
         for p in procs:
             p.start()
         try:
-            for d in deliveries:
-                _receive(d)
+            if receivers > 1:
+                cpu = ctx.Value("d", 0.0)
+                # Delivery order is kept within each receiver's share; between them, it is
+                # as concurrent as the platform's webhooks are.
+                shares = [
+                    ctx.Process(target=_receiver, args=(deliveries[i::receivers], cpu))
+                    for i in range(receivers)
+                ]
+                for p in shares:
+                    p.start()
+                for p in shares:
+                    p.join()
+                if any(p.exitcode for p in shares):
+                    raise SystemExit("A receiver process failed; see the log above.")
+                receive_cpu = cpu.value
+            else:
+                for d in deliveries:
+                    _receive(d)
+                receive_cpu = time.process_time() - cpu0
             receive_s = time.perf_counter() - t0
         finally:
             done_receiving.set()
@@ -507,12 +552,19 @@ def run(*, messages: int, stdout: Any, seed: int = 1, workers: int = 1) -> dict[
                 p.join()
         if any(p.exitcode for p in procs):
             raise SystemExit("A worker process failed; see the log above.")
+        work = [stats[0], stats[1], int(stats[2])]
     else:
+        receive_cpu = 0.0
         for start in range(0, len(deliveries), RECEIVE_CHUNK):
+            c = time.process_time()
             for d in deliveries[start : start + RECEIVE_CHUNK]:
                 _receive(d)
-            while process_batch().fetched:
-                pass
+            receive_cpu += time.process_time() - c
+            c = time.process_time()
+            while (batch := process_batch()).fetched:
+                work[1] += batch.write_s
+                work[2] += 1
+            work[0] += time.process_time() - c
         receive_s = time.perf_counter() - t0
     seconds = time.perf_counter() - t0
 
@@ -530,6 +582,13 @@ def run(*, messages: int, stdout: Any, seed: int = 1, workers: int = 1) -> dict[
         "deliveries_per_s": round(len(deliveries) / receive_s) if receive_s else 0,
         "p50_lag_ms": round(_percentile(lags, 50), 1),
         "p95_lag_ms": round(_percentile(lags, 95), 1),
+        # Where the time went: CPU seconds of the receiver and of the worker(s), and the
+        # seconds the workers spent in storing transactions (on SQLite: holding the one
+        # write lock the receiver needs too).
+        "receiver_cpu_s": round(receive_cpu, 2),
+        "worker_cpu_s": round(work[0], 2),
+        "write_lock_s": round(work[1], 2),
+        "batches": work[2],
         "lost": checks["lost"],
         "duplicated": checks["duplicated"],
         "unexpected": checks["unexpected"],
@@ -537,7 +596,9 @@ def run(*, messages: int, stdout: Any, seed: int = 1, workers: int = 1) -> dict[
         "payloads_dead": statuses.get(PayloadStatus.DEAD, 0),
         "people_created": Person.objects.count() - people_before,
         "conversations": Conversation.objects.count(),
-        "mode": f"receiver + {workers} worker process(es)" if concurrent else "one process, interleaved",
+        "mode": f"{receivers} receiver + {workers} worker processes"
+        if concurrent
+        else "one process, interleaved",
         "database": connection.vendor,
     }
     table = [
@@ -549,6 +610,8 @@ def run(*, messages: int, stdout: Any, seed: int = 1, workers: int = 1) -> dict[
         ("messages/s", f"{figures['messages_per_s']:,}"),
         ("deliveries/s received", f"{figures['deliveries_per_s']:,}"),
         ("lag p50 / p95 ms", f"{figures['p50_lag_ms']:,} / {figures['p95_lag_ms']:,}"),
+        ("CPU s receiver / worker", f"{receive_cpu:.2f} / {work[0]:.2f}"),
+        ("storing transactions s (batches)", f"{work[1]:.2f} ({work[2]})"),
         ("lost", str(checks["lost"])),
         ("duplicated", str(checks["duplicated"])),
         ("payloads pending / dead", f"{figures['payloads_pending']} / {figures['payloads_dead']}"),

@@ -13,6 +13,7 @@ crash leaves either all of it or none of it."""
 import datetime as dt
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -865,6 +866,7 @@ class BatchResult:
     created: int = 0  # messages stored
     duplicates: int = 0  # messages found already stored
     dead: int = 0  # payloads sent to the dead-letter list
+    write_s: float = 0.0  # seconds in the storing transaction (SQLite: holding the write lock)
 
 
 def process_batch(
@@ -904,6 +906,7 @@ def process_batch(
         work.append((payload, prepared, reason))
     scores = iter(score_many(texts))
     scored = [(p, [(*m, next(scores)) for m in prepared], reason) for p, prepared, reason in work]
+    started = time.perf_counter()
     try:
         with transaction.atomic():
             claimed = set(
@@ -956,6 +959,7 @@ def process_batch(
     except Exception:
         log.exception("a batch of %s payloads failed; retrying them one by one", len(payloads))
         return _one_by_one(payloads, result)
+    result.write_s = time.perf_counter() - started
     result.created, result.duplicates = created, duplicates
     result.dead = sum(len(pks) for pks in dead.values())
     # Payloads another worker claimed first are finished too (by that worker).
