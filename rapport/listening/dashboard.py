@@ -5,13 +5,14 @@ bounded day range of a rollup table, so the cost does not grow with the number o
     share of voice                        MentionDaily per query, brand vs competitors
     per-source breakdown                  MentionDaily
     top / emerging topics                 TopicDaily (day, term)
-    advocates / detractors                AuthorTotal (author) bounds, AuthorDaily sums"""
+    advocates / detractors                AuthorTotal or AuthorWeekly bounds, AuthorDaily sums"""
 
 from __future__ import annotations
 
 import datetime as dt
 import heapq
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,15 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from rapport.accounts.models import User
-from rapport.listening.models import AuthorDaily, AuthorTotal, ListeningQuery, MentionDaily, TopicDaily
+from rapport.listening.models import (
+    AuthorDaily,
+    AuthorTotal,
+    AuthorWeekly,
+    ListeningQuery,
+    MentionDaily,
+    TopicDaily,
+)
+from rapport.listening.rollups import week_of
 from rapport.listening.selectors import queries_visible
 
 MAX_DAYS = 366
@@ -159,11 +168,7 @@ def figures(
         fig.emerging_topics = sorted(emerging, key=lambda x: (-x["growth"], -x["count"]))[:10]
 
     # Advocates and detractors: most positive / negative mentions in the range, then influence.
-    advocates, detractors = _ranked(since, until, "positive"), _ranked(since, until, "negative")
-    if advocates is None or detractors is None:
-        everyone = _range_rows(since, until)  # one full grouping serves both lists
-        advocates = advocates if advocates is not None else _top(everyone, "positive")
-        detractors = detractors if detractors is not None else _top(everyone, "negative")
+    advocates, detractors = _advocates_and_detractors(since, until)
     fig.advocates = [_author(a) for a in advocates]
     fig.detractors = [_author(a) for a in detractors]
     return fig
@@ -171,9 +176,13 @@ def figures(
 
 TOP_AUTHORS = 10
 CANDIDATE_CHUNK = 100
-CANDIDATE_BUDGET = 200  # past this, walking costs more than grouping the whole range
+CANDIDATE_BUDGET = 200  # all-time totals: past this, walking costs more than grouping the range
+WEEK_BUDGET = 600  # weekly bounds are tight: a deeper walk still beats grouping the range
+TOTALS_SLACK = dt.timedelta(days=7)  # ranges missing at most this much data try the totals first
 _AUTHOR_ROW = ("source_kind", "author_handle", "pos", "neg", "n", "inf", "name", "person")
 _SIGN = {"positive": 2, "negative": 3}  # the ranked count's place in an author row
+
+Candidates = Callable[[int], list[tuple]]  # offset → (source, handle, bound, bound influence)
 
 
 def _rank_key(row: tuple, column: str) -> tuple:
@@ -198,21 +207,71 @@ def _range_rows(since: dt.date, until: dt.date, **author_filter: Any) -> list[tu
     )
 
 
-def _ranked(since: dt.date, until: dt.date, column: str) -> list[tuple] | None:
-    """The top authors of the range by `column`, exactly. AuthorTotal holds each author's
-    all-time count, an upper bound of any range's, so authors are read in that order, a
-    hundred at a time, and their range sums computed; once the tenth best range score beats
-    the next author's bound nobody later can enter. Ranges the totals do not predict (old
-    periods) give None after a bounded number of candidates: the caller groups every
-    author row of the range once, for both lists (`_top`)."""
-    best: list[tuple] = []
+def _advocates_and_detractors(since: dt.date, until: dt.date) -> tuple[list[tuple], list[tuple]]:
+    """Both top-ten lists, exactly, without grouping every author-day of the range when an
+    upper bound per author lets us stop early (`_ranked`). The bound: all-time totals when the
+    range holds (nearly) every day there is (they are then about the range's own sums; no
+    grouping at all), otherwise, or if that walk runs long, the sums of the weeks that cover
+    the range (one small grouping serves both lists). Should that walk run long too, one
+    grouping of the range serves both lists (`_top`)."""
+    first = AuthorDaily.objects.order_by("day").values_list("day", flat=True).first()
+    if first is None:
+        return [], []
+    last = AuthorDaily.objects.order_by("-day").values_list("day", flat=True).first() or first
+    lists: list[list[tuple] | None] = [None, None]
+    if since <= first + TOTALS_SLACK and until >= last - TOTALS_SLACK:
+        # The range holds (nearly) every day there is: the totals are (nearly) its own sums.
+        lists = [_ranked(since, until, c, _total_candidates(c), CANDIDATE_BUDGET) for c in _SIGN]
+    if None in lists:
+        bounds = _week_bounds(since, until)
+        lists = [
+            found if found is not None else _ranked(since, until, c, _week_candidates(bounds, c), WEEK_BUDGET)
+            for found, c in zip(lists, _SIGN, strict=True)
+        ]
+    advocates, detractors = lists
+    if advocates is None or detractors is None:
+        everyone = _range_rows(since, until)
+        advocates = advocates if advocates is not None else _top(everyone, "positive")
+        detractors = detractors if detractors is not None else _top(everyone, "negative")
+    return advocates, detractors
+
+
+def _total_candidates(column: str) -> Candidates:
     totals = AuthorTotal.objects.filter(**{f"{column}__gt": 0}).order_by(f"-{column}", "-influence", "id")
-    for offset in range(0, CANDIDATE_BUDGET, CANDIDATE_CHUNK):
-        chunk = list(
-            totals.values_list("source_kind", "author_handle", column, "influence")[
-                offset : offset + CANDIDATE_CHUNK
-            ]
-        )
+    rows = totals.values_list("source_kind", "author_handle", column, "influence")
+    return lambda offset: list(rows[offset : offset + CANDIDATE_CHUNK])
+
+
+def _week_bounds(since: dt.date, until: dt.date) -> list[tuple]:
+    """Per author, the counts of the weeks covering [since, until]: ≥ the range's own."""
+    return list(
+        AuthorWeekly.objects.filter(week__gte=week_of(since), week__lte=week_of(until))
+        .filter(Q(positive__gt=0) | Q(negative__gt=0))
+        .values("source_kind", "author_handle")
+        .annotate(pos=Sum("positive"), neg=Sum("negative"), inf=Max("influence"))
+        .values_list("source_kind", "author_handle", "pos", "neg", "inf")
+    )
+
+
+def _week_candidates(bounds: list[tuple], column: str) -> Candidates:
+    i = _SIGN[column]
+    rows = sorted(
+        ((b[0], b[1], b[i], b[4] or 0.0) for b in bounds if b[i]), key=lambda b: (-b[2], -b[3], b[0], b[1])
+    )
+    return lambda offset: rows[offset : offset + CANDIDATE_CHUNK]
+
+
+def _ranked(
+    since: dt.date, until: dt.date, column: str, candidates: Candidates, budget: int
+) -> list[tuple] | None:
+    """The top authors of the range by `column`, exactly. `candidates` lists authors by an
+    upper bound of their range count (and influence), highest first; they are read a hundred
+    at a time and their range sums computed; once the tenth best range score beats the next
+    author's bound nobody later can enter. None past `budget` candidates: the caller then
+    groups every author row of the range once, for both lists (`_top`)."""
+    best: list[tuple] = []
+    for offset in range(0, budget, CANDIDATE_CHUNK):
+        chunk = candidates(offset)
         wanted = {(c[0], c[1]) for c in chunk}
         rows = _range_rows(since, until, author_handle__in={c[1] for c in chunk}) if chunk else []
         # Keyed by author: an ingest between two chunks may move an author into the next one.

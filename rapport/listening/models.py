@@ -286,6 +286,37 @@ class AuthorDaily(models.Model):
         return f"{self.day} {self.author_handle}: {self.total}"
 
 
+class AuthorWeekly(models.Model):
+    """AuthorDaily summed per week (starting Monday), kept at ingest next to it. The weeks
+    that cover a day range bound each author's counts in that range closely (at most six
+    extra days on each side), so the dashboard ranks short ranges by reading a few weeks'
+    rows instead of grouping every author-day of the range."""
+
+    week = models.DateField(help_text="The Monday of the week.")
+    source_kind = models.CharField(max_length=12)
+    author_handle = models.CharField(max_length=320)
+    positive = models.PositiveIntegerField(default=0)
+    negative = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    influence = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "source_kind", "author_handle"], name="uniq_author_weekly"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["week", "source_kind", "author_handle", "positive", "negative", "influence"],
+                name="author_weekly_cover",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.author_handle}: {self.total}"
+
+
 class AuthorTotal(models.Model):
     """Running totals per author over all days, kept at ingest next to AuthorDaily (and
     recomputed from it by `rollups.rebuild`). Never less than any day range's sums, so the

@@ -1,5 +1,6 @@
 """Daily rollups kept at ingest, so dashboards over a million mentions read a few hundred
-rows: counts per day × query × source × sentiment, topics per day, authors per day.
+rows: counts per day × query × source × sentiment, topics per day, authors per day, per
+week and in total.
 
 `add` runs inside the ingest transaction; increments are done by the database
 (INSERT … ON CONFLICT DO UPDATE), so concurrent pollers add up correctly. `rebuild`
@@ -18,6 +19,7 @@ from django.utils import timezone
 from rapport.listening.models import (
     AuthorDaily,
     AuthorTotal,
+    AuthorWeekly,
     Mention,
     MentionDaily,
     MentionMatch,
@@ -29,6 +31,10 @@ TOPICS_PER_MENTION = 8
 
 def _day(when: dt.datetime) -> dt.date:
     return timezone.localtime(when).date() if timezone.is_aware(when) else when.date()
+
+
+def week_of(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
 
 
 def add(mentions: Iterable[Mention]) -> None:
@@ -122,6 +128,20 @@ def _merge_authors(authors: dict) -> None:
         greatest=("influence",),
         keep_first=("author_name", "person_id"),
     )
+    weeks: dict[tuple[dt.date, str, str], list] = {}
+    for (day, source, handle), a in authors.items():
+        w = weeks.setdefault((week_of(day), source, handle), [0, 0, 0, 0.0])
+        w[0] += a["pos"]
+        w[1] += a["neg"]
+        w[2] += a["total"]
+        w[3] = max(w[3], a["inf"])
+    _upsert(
+        AuthorWeekly,
+        ["week", "source_kind", "author_handle"],
+        [(*key, *values) for key, values in weeks.items()],
+        add=["positive", "negative", "total"],
+        greatest=("influence",),
+    )
     totals: dict[tuple[str, str], dict] = {}
     for (_day, source, handle), a in authors.items():
         t = totals.setdefault((source, handle), {**a, "pos": 0, "neg": 0, "total": 0, "inf": 0.0})
@@ -179,6 +199,64 @@ def rebuild_author_totals() -> None:
     AuthorTotal.objects.bulk_create(batch)
 
 
+def rebuild_author_weeks(since: dt.date, until: dt.date) -> None:
+    """The weekly author rows of the weeks touching [since, until], again from the daily ones."""
+    first, last = week_of(since), week_of(until)
+    AuthorWeekly.objects.filter(week__gte=first, week__lte=last).delete()
+    days = AuthorDaily.objects.filter(day__gte=first, day__lte=last + dt.timedelta(days=6))
+    sum_weeks(days, AuthorWeekly)
+
+
+def sum_weeks(days: models.QuerySet, weekly: type[models.Model]) -> None:
+    """Create the weekly author rows of the daily rows `days` (also the 0007 backfill's,
+    with the historical models)."""
+    weeks: dict[tuple[dt.date, str, str], list] = {}
+    rows = days.order_by().values_list(
+        "day", "source_kind", "author_handle", "positive", "negative", "total", "influence"
+    )
+    for day, source, handle, pos, neg, total, inf in rows.iterator(chunk_size=5000):
+        w = weeks.setdefault((week_of(day), source, handle), [0, 0, 0, 0.0])
+        w[0] += pos
+        w[1] += neg
+        w[2] += total
+        w[3] = max(w[3], inf or 0.0)
+    weekly.objects.bulk_create(  # type: ignore[attr-defined]
+        [
+            weekly(
+                week=week,
+                source_kind=source,
+                author_handle=handle,
+                positive=p,
+                negative=n,
+                total=t,
+                influence=i,
+            )
+            for (week, source, handle), (p, n, t, i) in weeks.items()
+        ],
+        batch_size=5000,
+    )
+
+
+def _move_author_count(mention: Mention, day: dt.date, old: str) -> None:
+    """The author rollups count positive and negative mentions: a correction moves one."""
+    columns = {"positive": "positive", "negative": "negative"}
+    changes = {}
+    if old in columns:
+        changes[columns[old]] = models.F(columns[old]) - 1
+    if mention.sentiment in columns:
+        changes[columns[mention.sentiment]] = models.F(columns[mention.sentiment]) + 1
+    if not changes or not mention.author_handle:
+        return
+    key = {"source_kind": mention.source_kind, "author_handle": mention.author_handle}
+    guard = {f"{columns[old]}__gt": 0} if old in columns else {}
+    for model, where in (
+        (AuthorDaily, {"day": day}),
+        (AuthorWeekly, {"week": week_of(day)}),
+        (AuthorTotal, {}),
+    ):
+        model.objects.filter(**key, **where, **guard).update(**changes)
+
+
 def sentiment_changed(mention: Mention, old: str) -> None:
     """Move one mention's counts from its old sentiment to its new one (after a correction)."""
     if old == mention.sentiment:
@@ -201,6 +279,7 @@ def sentiment_changed(mention: Mention, old: str) -> None:
         row.reach += mention.reach
         row.save(update_fields=["count", "engagement", "reach"])
     MentionMatch.objects.filter(mention=mention).update(sentiment=mention.sentiment)
+    _move_author_count(mention, day, old)
 
 
 @transaction.atomic
@@ -229,5 +308,6 @@ def rebuild(*, since: dt.date, until: dt.date | None = None) -> int:
         add(batch)
         n += len(batch)
         last = batch[-1].pk
+    rebuild_author_weeks(since, until)
     rebuild_author_totals()
     return n

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from rapport.listening import dashboard, rollups
-from rapport.listening.models import AuthorTotal, Mention
+from rapport.listening.models import AuthorDaily, AuthorTotal, AuthorWeekly, Mention
 
 TODAY = dt.date(2026, 3, 31)
 
@@ -74,11 +74,30 @@ def random_mentions(monkeypatch):
 @pytest.mark.parametrize("days_back", [(0, 89), (0, 59), (0, 6), (60, 89), (70, 71), (200, 210)])
 def test_ranking_equals_a_full_count_of_the_range(random_mentions, column, days_back):
     since, until = TODAY - dt.timedelta(days=days_back[1]), TODAY - dt.timedelta(days=days_back[0])
-    ranked = dashboard._ranked(since, until, column)
-    if ranked is None:  # past the candidate budget: the full grouping
-        ranked = dashboard._top(dashboard._range_rows(since, until), column)
-    got = [(r[0], r[1], r[dashboard._SIGN[column]]) for r in ranked]
-    assert got == brute_force(random_mentions, since, until, column)
+    expected = brute_force(random_mentions, since, until, column)
+    i = dashboard._SIGN[column]
+    # Each bound alone (None: past its budget), and the dashboard's choice with its fallback.
+    by_totals = dashboard._ranked(since, until, column, dashboard._total_candidates(column), 35)
+    weeks = dashboard._week_candidates(dashboard._week_bounds(since, until), column)
+    by_weeks = dashboard._ranked(since, until, column, weeks, 70)
+    for ranked in (by_totals, by_weeks):
+        if ranked is not None:
+            assert [(r[0], r[1], r[i]) for r in ranked] == expected
+    chosen = dashboard._advocates_and_detractors(since, until)[0 if column == "positive" else 1]
+    assert [(r[0], r[1], r[i]) for r in chosen] == expected
+
+
+@pytest.mark.django_db
+def test_weekly_bounds_rank_a_short_recent_range_in_a_few_chunks(
+    random_mentions, django_assert_max_num_queries
+):
+    since = TODAY - dt.timedelta(days=6)
+    # 2 queries for the first and last day, 1 for the weekly bounds, then one per chunk of 7;
+    # grouping the whole range would not be needed.
+    with django_assert_max_num_queries(3 + 2 * 12):
+        dashboard._advocates_and_detractors(since, TODAY)
+    weeks = dashboard._week_candidates(dashboard._week_bounds(since, TODAY), "positive")
+    assert dashboard._ranked(since, TODAY, "positive", weeks, 7 * 12) is not None
 
 
 @pytest.mark.django_db
@@ -87,7 +106,8 @@ def test_ranking_reads_few_candidates_when_the_range_covers_the_totals(
 ):
     # Ties need a few chunks of 7; the fallback would be 5 chunks × 2 queries + 1.
     with django_assert_max_num_queries(8):
-        assert dashboard._ranked(TODAY - dt.timedelta(days=400), TODAY, "positive") is not None
+        since = TODAY - dt.timedelta(days=400)
+        assert dashboard._ranked(since, TODAY, "positive", dashboard._total_candidates("positive"), 35)
 
 
 @pytest.mark.django_db
@@ -101,3 +121,38 @@ def test_author_totals_are_kept_at_ingest_and_recomputed_by_rebuild():
     rollups.rebuild(since=TODAY, until=TODAY)
     total = AuthorTotal.objects.get(author_handle="ann")
     assert (total.positive, total.negative, total.total, total.influence) == (1, 0, 1, 5.0)
+
+
+@pytest.mark.django_db
+def test_author_weeks_are_kept_at_ingest_and_recomputed_by_rebuild():
+    monday = rollups.week_of(TODAY)
+    rollups.add(
+        [
+            mention("ann", monday, "positive", 5.0),
+            mention("ann", monday + dt.timedelta(days=1), "negative", 9.0),
+        ]
+    )
+    rollups.add([mention("ann", monday - dt.timedelta(days=1), "positive", 1.0)])
+    weeks = {w.week: (w.positive, w.negative, w.total, w.influence) for w in AuthorWeekly.objects.all()}
+    assert weeks == {monday: (1, 1, 2, 9.0), monday - dt.timedelta(days=7): (1, 0, 1, 1.0)}
+    # rebuild of one day: that day's rows go (no mentions are stored), the week is summed again
+    rollups.rebuild(since=monday, until=monday)
+    assert AuthorWeekly.objects.get(week=monday).positive == 0
+    assert AuthorWeekly.objects.get(week=monday).negative == 1
+
+
+@pytest.mark.django_db
+def test_a_sentiment_correction_moves_the_author_counts(alice):
+    from rapport.listening.actions import mention_correct_sentiment
+    from rapport.listening.ingest import ingest_mentions
+
+    ingest_mentions(
+        [{"source_kind": "x", "external_id": "1", "text": "acme is great", "author_handle": "ann",
+          "published_at": timezone.now()}]
+    )  # fmt: skip
+    m = Mention.objects.get()
+    assert m.sentiment == "positive"
+    mention_correct_sentiment(actor=alice, mention=m, label="negative")
+    for model in (AuthorDaily, AuthorWeekly, AuthorTotal):
+        row = model.objects.get(author_handle="ann")
+        assert (row.positive, row.negative) == (0, 1), model
