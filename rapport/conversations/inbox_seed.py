@@ -157,6 +157,7 @@ def seed_inbox(
         channels.append((channel.pk, author_kind, channel.team_id))
 
     qn = connection.ops.quote_name
+    no_triggers = False
     people_table = qn(Person._meta.db_table)
     conv_table = qn(Conversation._meta.db_table)
     with connection.cursor() as cursor:
@@ -183,6 +184,7 @@ def seed_inbox(
             cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
             if cursor.fetchone()[0]:
                 cursor.execute("SET session_replication_role = replica")
+                no_triggers = True
     if not n_people:
         raise SeedError("There are no people: run `rapport seed --people N --users` first.")
 
@@ -306,8 +308,9 @@ def seed_inbox(
                     )
             say(f"  conversations {n_done:,}, messages {m_done:,} ({time.monotonic() - started:.1f}s)")
         with connection.cursor() as cursor:
-            if sql.pg:
+            if no_triggers:
                 cursor.execute("SET session_replication_role = DEFAULT")
+            if sql.pg:
                 for statement in connection.ops.sequence_reset_sql(
                     no_style(), [Conversation, Message, links]
                 ):
