@@ -5,27 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('channels', '0002_stored_media'),
-        ('conversations', '0004_conv_merged_into_partial'),
-        ('people', '0002_person_person_vip_sort_person_person_review_sort'),
-        ('sales', '0002_deal_deal_board_sums'),
+        ("accounts", "0001_initial"),
+        ("channels", "0002_stored_media"),
+        ("conversations", "0004_conv_merged_into_partial"),
+        ("people", "0002_person_person_vip_sort_person_person_review_sort"),
+        ("sales", "0002_deal_deal_board_sums"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='conversation',
-            name='conv_team_inbox',
+            model_name="conversation",
+            name="conv_team_inbox",
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['assignee', '-last_message_at', '-id', 'status'], name='conv_assignee_recent'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["assignee", "-last_message_at", "-id", "status"], name="conv_assignee_recent"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['team', '-last_message_at', '-id', 'status'], name='conv_team_recent'),
+            model_name="conversation",
+            index=models.Index(fields=["team", "-last_message_at", "-id", "status"], name="conv_team_recent"),
         ),
     ]
