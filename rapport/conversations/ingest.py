@@ -88,11 +88,19 @@ _AS_IS = {
 }
 
 
-def _row_writer(fields: list[Field]) -> Any:
-    """A function turning a model instance into the database values of `fields`."""
+def _stamp(field: Field, add: bool, obj: models.Model) -> Any:
+    return field.get_db_prep_save(field.pre_save(obj, add), connection)
+
+
+def _row_writer(fields: list[Field], *, add: bool = True) -> Any:
+    """A function turning a model instance into the database values of `fields` for an
+    INSERT (`add`) or an UPDATE."""
     ops: list[Any] = []
     for f in fields:
-        if type(f) in _AS_IS:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            # Stamped as Model.save would (pre_save sets the attribute and returns it).
+            ops.append((None, functools.partial(_stamp, f, add)))
+        elif type(f) in _AS_IS:
             ops.append((f.attname, None))
         elif type(f) is models.DateTimeField:
             # The values the pipeline writes are aware datetimes: only the adapter is needed.
@@ -101,7 +109,10 @@ def _row_writer(fields: list[Field]) -> Any:
             ops.append((f.attname, functools.partial(f.get_db_prep_save, connection=connection)))
 
     def values(obj: models.Model) -> list[Any]:
-        return [getattr(obj, name) if fn is None else fn(getattr(obj, name)) for name, fn in ops]
+        return [
+            getattr(obj, name) if fn is None else fn(obj) if name is None else fn(getattr(obj, name))
+            for name, fn in ops
+        ]
 
     return values
 
@@ -285,9 +296,9 @@ class Batch:
         todo = ids - self.persons.keys()
         if todo:
             rows = list(Person.objects.filter(pk__in=todo).select_related("organisation"))
-            self._load_users(
-                {p.owner_id for p in rows} | {p.organisation.owner_id for p in rows if p.organisation}
-            )
+            users: set[int | None] = {p.owner_id for p in rows}
+            users.update(p.organisation.owner_id for p in rows if p.organisation)
+            self._load_users(users)
             for person in rows:
                 _OWNER.set_cached_value(person, self._user(person.owner_id))
                 if person.organisation is not None:
@@ -377,7 +388,7 @@ class Batch:
         columns = ", ".join(f"{connection.ops.quote_name(_column(f))} = %s" for f in fields)
         version = connection.ops.quote_name("version")
         sql = f"UPDATE {table} SET {columns}, {version} = {version} + 1 WHERE id = %s"  # noqa: S608
-        values = _row_writer(fields)
+        values = _row_writer(fields, add=False)
         rows = []
         for pk in pks:
             conv = self.dirty.pop(pk)
