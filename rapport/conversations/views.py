@@ -160,7 +160,7 @@ def _deals_of(user: User, person: Person) -> list[Deal]:
 @login_required
 @require_GET
 def messages_json(request: AuthedRequest, conversation_id: int) -> JsonResponse:
-    conv = selectors.conversation_get(request.user, conversation_id)
+    conv = selectors.conversation_head(request.user, conversation_id)
     after = _int(request.GET.get("after")) or 0
     items = selectors.messages_of(conv, after=after, limit=100)
     html = render_to_string(

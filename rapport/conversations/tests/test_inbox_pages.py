@@ -164,3 +164,16 @@ def test_rows_name_people_and_agents_as_their_str_does(channel, alice, alice_cli
     person, agent = Person.objects.get(pk=conv.person_id), User.objects.get(pk=alice.pk)
     assert f'<td dir="auto">{person}</td>' in page
     assert f"<td>{agent}</td>" in page
+
+
+def test_poll_reads_only_the_conversation_head_and_keeps_the_edit_rules(channel, bob, reader, alice_client):
+    conv = _conv(channel, "m1")
+    with CaptureQueriesContext(connection) as queries:
+        data = alice_client.get(f"/inbox/{conv.pk}/messages.json").json()
+    head = [q["sql"] for q in queries if 'FROM "conversations_conversation"' in q["sql"]]
+    assert len(head) == 1 and "JOIN" not in head[0]
+    assert data["status"] == "new" and "Correct sentiment" in data["html"]
+    assert "Correct sentiment" not in login(reader).get(f"/inbox/{conv.pk}/messages.json").json()["html"]
+    assert login(bob).get(f"/inbox/{conv.pk}/messages.json").status_code == 404
+    Conversation.objects.filter(pk=conv.pk).update(assignee=bob)
+    assert "Correct sentiment" in login(bob).get(f"/inbox/{conv.pk}/messages.json").json()["html"]
