@@ -150,7 +150,12 @@ def _deals_of(user: User, person: Person) -> list[Deal]:
     """The ten newest visible deals the person takes part in or their organisation has. Two
     indexed top-10 queries merged here: one query with an OR across the participants join
     read the whole deals table."""
-    top = deals_visible(user).select_related("stage").order_by("-id")
+    top = (
+        deals_visible(user)
+        .select_related("stage")
+        .only("id", "name", "amount", "currency", "stage", "stage__name")  # what the panel shows
+        .order_by("-id")
+    )
     found = {d.pk: d for d in top.filter(participants__person=person).distinct()[:10]}
     if person.organisation_id:
         found.update((d.pk, d) for d in top.filter(organisation_id=person.organisation_id)[:10])
