@@ -9,11 +9,13 @@ import asyncio
 import contextlib
 import http.client
 import itertools
+import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -41,6 +43,7 @@ class Stats:
     p99_ms: float
     rps: float
     error_samples: list[str] = field(default_factory=list)
+    server_cpu_ms: float | None = None  # server CPU time per request (all its processes)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,7 @@ class Stats:
             "p95_ms": round(self.p95_ms, 2),
             "p99_ms": round(self.p99_ms, 2),
             "rps": round(self.rps, 1),
+            **({"server_cpu_ms": round(self.server_cpu_ms, 2)} if self.server_cpu_ms is not None else {}),
         }
 
 
@@ -63,6 +67,26 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     lo = int(k)
     hi = min(lo + 1, len(sorted_values) - 1)
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of `pid` and its children (gunicorn's master and workers),
+    from /proc; None where there is no /proc. Tells whether a page is slow because it waits
+    or because it computes: at concurrency 16 on 2 cores it is nearly always the latter."""
+    proc = Path("/proc")
+    if not (proc / str(pid)).exists():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        this, parent = int(stat.parent.name), int(fields[1])
+        if this == pid or parent == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def _split(base_url: str) -> tuple[str, int]:
@@ -172,8 +196,10 @@ def run_target(
     warmup: int = 0,
     cookie: str = "",
     timeout: float = 60,
+    server_pid: int | None = None,
 ) -> Stats:
-    """Send `warmup` then `requests` GETs for one target from `concurrency` clients.
+    """Send `warmup` then `requests` GETs for one target from `concurrency` clients. With
+    `server_pid`, also report the server's CPU time per measured request.
 
     The clients are coroutines on one event loop with hand-rolled HTTP parsing: a threaded
     http.client generator spent more CPU than some of the pages it measured and, with 16
@@ -209,8 +235,14 @@ def run_target(
                     try:
                         status = await conn.get(requests_bytes[k])
                         problem = f"{paths[k]}: HTTP {status}"
-                    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                            TimeoutError, ValueError, BenchError) as exc:
+                    except (
+                        OSError,
+                        asyncio.IncompleteReadError,
+                        asyncio.LimitOverrunError,
+                        TimeoutError,
+                        ValueError,
+                        BenchError,
+                    ) as exc:
                         await conn.close()  # the next request reconnects
                         status = 0
                         problem = f"{paths[k]}: {type(exc).__name__}: {exc}"
@@ -227,12 +259,18 @@ def run_target(
         try:
             if warmup:
                 await phase(warmup)
+            cpu_before[0] = process_tree_cpu_seconds(server_pid) if server_pid else None
             return await phase(requests)
         finally:
             for conn in conns:
                 await conn.close()
 
+    cpu_before: list[float | None] = [None]
     values, errors, samples, wall = asyncio.run(main())
+    cpu_after = process_tree_cpu_seconds(server_pid) if server_pid else None
+    server_cpu_ms = None
+    if cpu_before[0] is not None and cpu_after is not None and values:
+        server_cpu_ms = (cpu_after - cpu_before[0]) * 1000 / len(values)
     return Stats(
         name=target.name,
         concurrency=concurrency,
@@ -243,6 +281,7 @@ def run_target(
         p99_ms=percentile(values, 99),
         rps=len(values) / wall if wall > 0 else 0.0,
         error_samples=samples,
+        server_cpu_ms=server_cpu_ms,
     )
 
 
@@ -255,12 +294,19 @@ def run_suite(
     warmup: int = 20,
     cookie: str = "",
     progress=None,
+    server_pid: int | None = None,
 ) -> list[Stats]:
     results = []
     for target in targets:
         for c in concurrencies:
             stats = run_target(
-                base_url, target, concurrency=c, requests=requests, warmup=warmup, cookie=cookie
+                base_url,
+                target,
+                concurrency=c,
+                requests=requests,
+                warmup=warmup,
+                cookie=cookie,
+                server_pid=server_pid,
             )
             if progress:
                 progress(stats)
@@ -269,13 +315,18 @@ def run_suite(
 
 
 def format_table(results: Sequence[Stats]) -> str:
+    cpu = any(s.server_cpu_ms is not None for s in results)
     head = f"{'page':<22} {'conc':>4} {'reqs':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8}"
+    head += f" {'cpu ms/req':>10}" if cpu else ""
     lines = [head, "-" * len(head)]
     for s in results:
-        lines.append(
+        line = (
             f"{s.name:<22} {s.concurrency:>4} {s.requests:>6} {s.errors:>4} {s.p50_ms:>8.1f} "
             f"{s.p95_ms:>8.1f} {s.p99_ms:>8.1f} {s.rps:>8.1f}"
         )
+        if cpu:
+            line += f" {s.server_cpu_ms:>10.1f}" if s.server_cpu_ms is not None else f" {'—':>10}"
+        lines.append(line)
     return "\n".join(lines)
 
 

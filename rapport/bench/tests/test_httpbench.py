@@ -91,3 +91,55 @@ def test_missing_benchmark_module_gives_a_clear_error():
 def test_bench_core_refuses_unknown_pages(db):
     with pytest.raises(CommandError, match="Unknown pages"):
         call_command("bench", "core", "--people", "5", "--pages", "people,nonsense")
+
+
+def test_server_cpu_per_request_is_reported_when_the_server_pid_is_known(live_server, session_cookie):
+    import os
+
+    from rapport.bench.httpbench import process_tree_cpu_seconds
+
+    assert process_tree_cpu_seconds(2**22 + 12345) is None  # no such process
+    # The live server runs in this very process, so its CPU is ours.
+    (result,) = run_suite(
+        live_server.url,
+        [Target("search", ["/search/?format=json&q=ab"])],
+        concurrencies=(2,),
+        requests=8,
+        warmup=1,
+        cookie=session_cookie,
+        server_pid=os.getpid(),
+    )
+    assert result.errors == 0 and result.server_cpu_ms is not None and result.server_cpu_ms >= 0
+    assert "cpu ms/req" in format_table([result])
+    assert "server_cpu_ms" in summary([result])["pages"]["search"]["c2"]
+
+
+def test_chunked_and_close_delimited_bodies_are_read_whole():
+    """The hand-rolled client reads a chunked body and one that ends when the server closes."""
+    import asyncio
+
+    from rapport.bench.httpbench import _Conn
+
+    bodies = [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        b"HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno length, closes",
+    ]
+
+    async def serve(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(bodies.pop(0))
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        statuses = []
+        for _ in range(2):
+            conn = _Conn("127.0.0.1", port, 5)
+            statuses.append(await conn.get(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+            await conn.close()
+        server.close()
+        return statuses
+
+    assert asyncio.run(main()) == [200, 404]

@@ -190,6 +190,7 @@ def _serve_and_measure(
             out.write(
                 f"  {s.name:<12} c={s.concurrency:<3} p50 {s.p50_ms:7.1f} ms  p95 {s.p95_ms:7.1f} ms  "
                 f"{s.rps:7.1f} req/s  errors {s.errors}"
+                + (f"  server CPU {s.server_cpu_ms:.1f} ms/req" if s.server_cpu_ms is not None else "")
             )
 
         results = run_suite(
@@ -200,6 +201,7 @@ def _serve_and_measure(
             warmup=opts["warmup"],
             cookie=cookie,
             progress=progress,
+            server_pid=server.pid,
         )
     except BenchError as exc:
         raise CommandError(f"{exc} (server log: {log_path})")
@@ -518,7 +520,8 @@ class Command(BaseCommand):
         inbox.add_argument("--concurrency", default="1,16", help="Comma-separated levels (default 1,16).")
         inbox.add_argument("--db", help="SQLite file (default var/bench-inbox-M.sqlite3).")
         inbox.add_argument(
-            "--database-url", help="postgres://…/rapport_bench_… (recreated) or sqlite:///path instead of --db."
+            "--database-url",
+            help="postgres://…/rapport_bench_… (recreated) or sqlite:///path instead of --db.",
         )
         inbox.add_argument("--seed", type=int, default=1)
         inbox.add_argument("--user", default="maria", help="Seeded demo user to log in as.")
