@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
@@ -178,11 +179,15 @@ TOP_AUTHORS = 10
 CANDIDATE_CHUNK = 100
 CANDIDATE_BUDGET = 200  # all-time totals: past this, walking costs more than grouping the range
 WEEK_BUDGET = 600  # weekly bounds are tight: a deeper walk still beats grouping the range
+# Weekly bounds are close: the top ten are usually among the first few dozen candidates, and
+# each candidate costs its days of the range, so smaller chunks overshoot less.
+WEEK_CHUNK = 40
 TOTALS_SLACK = dt.timedelta(days=7)  # ranges missing at most this much data try the totals first
 _AUTHOR_ROW = ("source_kind", "author_handle", "pos", "neg", "n", "inf", "name", "person")
 _SIGN = {"positive": 2, "negative": 3}  # the ranked count's place in an author row
 
-Candidates = Callable[[int], list[tuple]]  # offset → (source, handle, bound, bound influence)
+# (offset, size) → authors as (source, handle, bound, bound influence), highest bound first
+Candidates = Callable[[int, int], list[tuple]]
 
 
 def _rank_key(row: tuple, column: str) -> tuple:
@@ -225,7 +230,9 @@ def _advocates_and_detractors(since: dt.date, until: dt.date) -> tuple[list[tupl
     if None in lists:
         bounds = _week_bounds(since, until)
         lists = [
-            found if found is not None else _ranked(since, until, c, _week_candidates(bounds, c), WEEK_BUDGET)
+            found
+            if found is not None
+            else _ranked(since, until, c, _week_candidates(bounds, c), WEEK_BUDGET, WEEK_CHUNK)
             for found, c in zip(lists, _SIGN, strict=True)
         ]
     advocates, detractors = lists
@@ -239,30 +246,33 @@ def _advocates_and_detractors(since: dt.date, until: dt.date) -> tuple[list[tupl
 def _total_candidates(column: str) -> Candidates:
     totals = AuthorTotal.objects.filter(**{f"{column}__gt": 0}).order_by(f"-{column}", "-influence", "id")
     rows = totals.values_list("source_kind", "author_handle", column, "influence")
-    return lambda offset: list(rows[offset : offset + CANDIDATE_CHUNK])
+    return lambda offset, size: list(rows[offset : offset + size])
 
 
 def _week_bounds(since: dt.date, until: dt.date) -> list[tuple]:
-    """Per author, the counts of the weeks covering [since, until]: ≥ the range's own."""
-    return list(
-        AuthorWeekly.objects.filter(week__gte=week_of(since), week__lte=week_of(until))
-        .filter(Q(positive__gt=0) | Q(negative__gt=0))
-        .values("source_kind", "author_handle")
-        .annotate(pos=Sum("positive"), neg=Sum("negative"), inf=Max("influence"))
-        .values_list("source_kind", "author_handle", "pos", "neg", "inf")
+    """Per author, the counts of the weeks covering [since, until]: ≥ the range's own. Raw
+    SQL: thousands of rows, and the ORM's per-row conversion cost more than the query."""
+    q = connection.ops.quote_name
+    sql = (
+        f"SELECT source_kind, author_handle, SUM(positive), SUM(negative), MAX(influence) "
+        f"FROM {q(AuthorWeekly._meta.db_table)} WHERE week >= %s AND week <= %s "
+        f"AND (positive > 0 OR negative > 0) GROUP BY source_kind, author_handle"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [week_of(since), week_of(until)])
+        return cursor.fetchall()
 
 
 def _week_candidates(bounds: list[tuple], column: str) -> Candidates:
     i = _SIGN[column]
-    rows = sorted(
-        ((b[0], b[1], b[i], b[4] or 0.0) for b in bounds if b[i]), key=lambda b: (-b[2], -b[3], b[0], b[1])
-    )
-    return lambda offset: rows[offset : offset + CANDIDATE_CHUNK]
+    # Sorted as plain tuples (no key function): count and influence high first, then the name.
+    order = sorted((-b[i], -(b[4] or 0.0), b[0], b[1]) for b in bounds if b[i])
+    rows = [(source, handle, -count, -inf) for count, inf, source, handle in order]
+    return lambda offset, size: rows[offset : offset + size]
 
 
 def _ranked(
-    since: dt.date, until: dt.date, column: str, candidates: Candidates, budget: int
+    since: dt.date, until: dt.date, column: str, candidates: Candidates, budget: int, chunk_size: int = 0
 ) -> list[tuple] | None:
     """The top authors of the range by `column`, exactly. `candidates` lists authors by an
     upper bound of their range count (and influence), highest first; they are read a hundred
@@ -270,8 +280,9 @@ def _ranked(
     author's bound nobody later can enter. None past `budget` candidates: the caller then
     groups every author row of the range once, for both lists (`_top`)."""
     best: list[tuple] = []
-    for offset in range(0, budget, CANDIDATE_CHUNK):
-        chunk = candidates(offset)
+    chunk_size = chunk_size or CANDIDATE_CHUNK
+    for offset in range(0, budget, chunk_size):
+        chunk = candidates(offset, chunk_size)
         wanted = {(c[0], c[1]) for c in chunk}
         rows = _range_rows(since, until, author_handle__in={c[1] for c in chunk}) if chunk else []
         # Keyed by author: an ingest between two chunks may move an author into the next one.
@@ -280,7 +291,7 @@ def _ranked(
         best = sorted((r for r in found.values() if r[_SIGN[column]]), key=lambda r: _rank_key(r, column))[
             :TOP_AUTHORS
         ]
-        if len(chunk) < CANDIDATE_CHUNK:
+        if len(chunk) < chunk_size:
             return best  # every author with a count was read
         _, _, bound, bound_inf = chunk[-1]
         if len(best) == TOP_AUTHORS and (best[-1][_SIGN[column]], best[-1][5] or 0.0) > (bound, bound_inf):

@@ -50,6 +50,7 @@ def random_mentions(monkeypatch):
     # Small chunks so the tests walk several candidate chunks and reach the fallback.
     monkeypatch.setattr(dashboard, "CANDIDATE_CHUNK", 7)
     monkeypatch.setattr(dashboard, "CANDIDATE_BUDGET", 35)
+    monkeypatch.setattr(dashboard, "WEEK_CHUNK", 7)
     rng = random.Random(3)
     mentions = []
     for _ in range(3000):
@@ -79,7 +80,7 @@ def test_ranking_equals_a_full_count_of_the_range(random_mentions, column, days_
     # Each bound alone (None: past its budget), and the dashboard's choice with its fallback.
     by_totals = dashboard._ranked(since, until, column, dashboard._total_candidates(column), 35)
     weeks = dashboard._week_candidates(dashboard._week_bounds(since, until), column)
-    by_weeks = dashboard._ranked(since, until, column, weeks, 70)
+    by_weeks = dashboard._ranked(since, until, column, weeks, 70, 7)
     for ranked in (by_totals, by_weeks):
         if ranked is not None:
             assert [(r[0], r[1], r[i]) for r in ranked] == expected
@@ -97,7 +98,7 @@ def test_weekly_bounds_rank_a_short_recent_range_in_a_few_chunks(
     with django_assert_max_num_queries(3 + 2 * 12):
         dashboard._advocates_and_detractors(since, TODAY)
     weeks = dashboard._week_candidates(dashboard._week_bounds(since, TODAY), "positive")
-    assert dashboard._ranked(since, TODAY, "positive", weeks, 7 * 12) is not None
+    assert dashboard._ranked(since, TODAY, "positive", weeks, 7 * 12, 7) is not None
 
 
 @pytest.mark.django_db
