@@ -639,6 +639,39 @@ def ingest(
         return Ingested(existing, False)
 
 
+def _new_message(
+    channel: Channel,
+    cm: CanonicalMessage,
+    external_id: str,
+    text: str,
+    html: str,
+    sc: Score,
+    payload: RawPayload | None,
+) -> Message:
+    """The inbound Message row, but for its conversation, person and time: everything that
+    does not depend on what is stored, so a batch builds it before taking the write lock."""
+    sent_at = cm.sent_at if cm.sent_at and timezone.is_aware(cm.sent_at) else None
+    return Message(
+        direction=Direction.INBOUND,
+        channel=channel,
+        external_id=external_id,
+        thread_id=(cm.thread_id or "")[:300],
+        author_kind=cm.author.kind[:12],
+        author_value=(cm.author.value or "")[:320],
+        author_name=(cm.author.display_name or "")[:200],
+        subject=(cm.subject or "")[:300],
+        text=text,
+        html=html,
+        attachments=[a.as_dict() for a in cm.attachments][:100],
+        is_public=cm.is_public,
+        sent_at=sent_at,
+        delivery_status=Delivery.RECEIVED,
+        sentiment=sc.sentiment,
+        urgency=sc.urgency,
+        raw_payload=payload,
+    )
+
+
 def _store(
     channel: Channel,
     cm: CanonicalMessage,
@@ -650,7 +683,9 @@ def _store(
     now: dt.datetime,
     *,
     batch: Batch,
+    message: Message | None = None,
 ) -> Message:
+    """Store one message (`message`: built by _new_message ahead of the transaction)."""
     person = resolve_person(channel, cm, batch)
     conversation = batch.find_conversation(channel, cm, person, now)
     is_new = conversation is None
@@ -669,29 +704,9 @@ def _store(
         )
         _insert(conversation)
     batch.routing.seen(conversation, new=is_new)
-    sent_at = cm.sent_at if cm.sent_at and timezone.is_aware(cm.sent_at) else None
-    message = Message(
-        conversation=conversation,
-        direction=Direction.INBOUND,
-        channel=channel,
-        external_id=external_id,
-        thread_id=(cm.thread_id or "")[:300],
-        author_kind=cm.author.kind[:12],
-        author_value=(cm.author.value or "")[:320],
-        author_name=(cm.author.display_name or "")[:200],
-        person=person,
-        subject=(cm.subject or "")[:300],
-        text=text,
-        html=html,
-        attachments=[a.as_dict() for a in cm.attachments][:100],
-        is_public=cm.is_public,
-        sent_at=sent_at,
-        received_at=now,
-        delivery_status=Delivery.RECEIVED,
-        sentiment=sc.sentiment,
-        urgency=sc.urgency,
-        raw_payload=payload,
-    )
+    if message is None:
+        message = _new_message(channel, cm, external_id, text, html, sc, payload)
+    message.conversation, message.person, message.received_at = conversation, person, now
     batch.messages.append(message)
     if (conversation.pk, channel.pk) not in batch.linked:
         # The batch knows every link of the conversations it touches, so this is an insert
@@ -916,7 +931,15 @@ def process_batch(
             texts.append(text)
         work.append((payload, prepared, reason))
     scores = iter(score_many(texts))
-    scored = [(p, [(*m, next(scores)) for m in prepared], reason) for p, prepared, reason in work]
+    scored = []
+    for p, prepared, reason in work:
+        done_messages = []
+        for cm, ext, text, html in prepared:
+            sc = next(scores)
+            done_messages.append(
+                (cm, ext, text, html, sc, _new_message(p.channel, cm, ext, text, html, sc, p))
+            )
+        scored.append((p, done_messages, reason))
     started = time.perf_counter()
     try:
         with transaction.atomic():
@@ -947,11 +970,22 @@ def process_batch(
                 if reason:
                     dead.setdefault(reason[:2000], []).append(payload.pk)
                     continue
-                for cm, ext, text, html, sc in scored_messages:
+                for cm, ext, text, html, sc, message in scored_messages:
                     if (payload.channel_id, ext) in batch.stored:
                         duplicates += 1
                         continue
-                    _store(payload.channel, cm, ext, text, html, sc, payload, timezone.now(), batch=batch)
+                    _store(
+                        payload.channel,
+                        cm,
+                        ext,
+                        text,
+                        html,
+                        sc,
+                        payload,
+                        timezone.now(),
+                        batch=batch,
+                        message=message,
+                    )
                     created += 1
                 done.append(payload.pk)
             batch.flush()
