@@ -196,7 +196,11 @@ def _measure(cmd: BaseCommand, opts: dict[str, Any], db: Scratch, targets: list[
             progress=lambda s: cmd.stdout.write(
                 f"  {s.name:<16} c={s.concurrency:<3} p50 {s.p50_ms:7.1f} ms  p95 {s.p95_ms:7.1f} ms  "
                 f"{s.rps:7.1f} req/s  errors {s.errors}"
+                + (f"  server CPU {s.server_cpu_ms:.1f} ms/req" if s.server_cpu_ms is not None else "")
             ),
+            # The server's CPU per request (gunicorn's processes; not PostgreSQL's): what limits
+            # the concurrent figures on a small machine.
+            server_pid=server.pid,
         )
     except BenchError as exc:
         raise CommandError(f"{exc} (server log: {db.log})")
