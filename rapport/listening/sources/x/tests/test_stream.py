@@ -199,3 +199,13 @@ def test_run_forever_reconnects_and_stops(web, source):
     assert [r.stored for r in reports] == [2, 0]
     assert len(web.closed) == 2
     assert json.loads(json.dumps(reports[0].as_dict()))["source_id"] == source.pk
+
+
+@pytest.mark.django_db
+def test_listen_stream_needs_an_x_stream_source(source):
+    from django.core.management import CommandError, call_command
+
+    rss = ListeningSource.objects.create(kind="rss", name="Blog", config={})
+    for bad in (rss.pk, 999999):
+        with pytest.raises(CommandError, match="No X filtered stream source"):
+            call_command("listen", "--stream", str(bad))
