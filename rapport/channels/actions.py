@@ -3,7 +3,7 @@
 import hashlib
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from rapport.accounts.models import Team, User
@@ -88,8 +88,11 @@ def _insert_new(payload: RawPayload) -> bool:
             f"ON CONFLICT DO NOTHING RETURNING {quote(_column(RawPayload._meta.pk))}"
         )
         _INSERT_SQL[connection.vendor] = sql
-    params = [f.get_db_prep_save(f.pre_save(payload, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    # The connection itself, not the `connection` proxy: each field's preparation reads it
+    # several times, and the proxy's thread-local lookups cost a third of a delivery.
+    conn = connections[connection.alias]
+    params = [f.get_db_prep_save(f.pre_save(payload, True), conn) for f in fields]
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
