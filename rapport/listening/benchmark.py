@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import random
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
@@ -111,77 +110,4 @@ def run(*, mentions: int, stdout: SupportsWrite[str]) -> dict[str, Any]:
         f"{figures['mentions_per_s']}/s wall, {figures['cpu_mentions_per_s']}/s CPU\n"
     )
     stdout.write(json.dumps(figures) + "\n")
-    return figures
-
-
-def dashboards(
-    *, days: Sequence[int] = (30, 60, 90), requests: int = 21, stdout: SupportsWrite[str]
-) -> dict[str, Any]:
-    """Time the dashboard pages over whatever mentions the database holds (run it on the
-    database `rapport bench listening` left behind): for each range, the page, the page
-    for one query, and the API, `requests` times each through Django's test client (the
-    whole view: selectors, figures, charts, template), after a warm-up and ANALYZE."""
-    import statistics
-
-    from django.test import Client
-
-    from rapport.accounts.models import User
-    from rapport.bench.httpbench import percentile
-    from rapport.core.db import refresh_planner_stats
-    from rapport.listening.models import ListeningQuery, Mention
-
-    refresh_planner_stats()
-    user = User.objects.filter(is_active=True, role__in=("admin", "manager")).order_by("id").first()
-    if user is None:
-        raise RuntimeError("No manager or admin in this database; run `rapport bench listening` first.")
-    client = Client(SERVER_NAME="localhost")
-    client.force_login(user)
-    query = ListeningQuery.objects.order_by("id").first()
-    today = timezone.localdate()
-    rows: list[dict[str, Any]] = []
-    for n in days:
-        since = (today - dt.timedelta(days=n - 1)).isoformat()
-        pages = {
-            f"/listening/ ({n} days)": f"/listening/?since={since}",
-            f"/listening/?query ({n} days)": f"/listening/?since={since}&query={query.pk if query else 0}",
-            f"GET /api/v1/listening/dashboard ({n} days)": f"/api/v1/listening/dashboard?since={since}",
-        }
-        for name, url in pages.items():
-            times, cpu = [], []
-            for i in range(requests + 2):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                status = client.get(url).status_code
-                elapsed = (time.perf_counter() - start) * 1000
-                if status != 200:
-                    raise RuntimeError(f"{url} answered {status}")
-                if i >= 2:  # two warm-up requests
-                    times.append(elapsed)
-                    # CPU of this process (view, ORM, SQLite in-process): what other load on
-                    # a shared machine does not inflate the way it does wall time.
-                    cpu.append((time.process_time() - start_cpu) * 1000)
-            times.sort()
-            cpu.sort()
-            rows.append(
-                {
-                    "page": name,
-                    "median_ms": round(statistics.median(times), 1),
-                    "p95_ms": round(percentile(times, 95), 1),
-                    "cpu_median_ms": round(statistics.median(cpu), 1),
-                    "cpu_p95_ms": round(percentile(cpu, 95), 1),
-                }
-            )
-    width = max(len(r["page"]) for r in rows)
-    stdout.write(f"{'page'.ljust(width)}  median ms  p95 ms  CPU median  CPU p95\n")
-    for r in rows:
-        stdout.write(
-            f"{r['page'].ljust(width)}  {r['median_ms']:>9}  {r['p95_ms']:>6}"
-            f"  {r['cpu_median_ms']:>10}  {r['cpu_p95_ms']:>7}\n"
-        )
-    figures = {
-        "suite": "listening-dashboard",
-        "mentions": Mention.objects.count(),
-        "requests": requests,
-        "pages": rows,
-    }
-    stdout.write(json.dumps(figures, separators=(",", ":")) + "\n")
     return figures

@@ -143,3 +143,8 @@ def test_chunked_and_close_delimited_bodies_are_read_whole():
         return statuses
 
     assert asyncio.run(main()) == [200, 404]
+
+
+def test_bench_dashboard_needs_the_listening_benchs_database(tmp_path, db):
+    with pytest.raises(CommandError, match="bench listening"):
+        call_command("bench", "dashboard", "--db", str(tmp_path / "missing.sqlite3"))

@@ -6,9 +6,11 @@
 - `import`: the import pipeline's own benchmark (rapport.imports.benchmark).
 - `ingest`: the inbox ingestion benchmark (rapport.conversations.benchmark), when it exists.
 - `inbox`: like `core`, for the inbox list and the conversation page at M messages.
+- `dashboard`: the listening dashboard over HTTP on the database `listening` left behind.
 
 Suites live in SUITES; a new one is a function taking (command, options)."""
 
+import datetime as dt
 import importlib
 import json
 import os
@@ -26,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from rapport.bench.httpbench import BenchError, Stats, Target, format_table, login, run_suite, summary
 from rapport.bench.seed import DEMO_PASSWORD
@@ -463,11 +466,57 @@ def run_listening(cmd: BaseCommand, opts: dict[str, Any]) -> None:
     run(mentions=opts["mentions"], stdout=cmd.stdout)
 
 
+def run_dashboard(cmd: BaseCommand, opts: dict[str, Any]) -> None:
+    """The listening dashboard over HTTP on the database `bench listening --mentions N` left
+    behind: 7/30/60/90-day ranges, all queries and one query, at each concurrency level."""
+    mentions = opts["mentions"]
+    path = Path(opts["db"] or Path(settings.VAR_DIR) / f"bench-listening-{mentions}.sqlite3").resolve()
+    found = _count_rows(path, "listening_mention") if path.exists() else 0
+    if found < 1:
+        raise CommandError(
+            f"{path} has no mentions: run `rapport bench listening --mentions {mentions}` first."
+        )
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    rapport = [sys.executable, "-m", "rapport.cli"]
+    subprocess.run([*rapport, "migrate", "--noinput", "-v0"], env=env, check=True)  # noqa: S603
+    # The listening bench's data belongs to one manager; give it the demo password to log in.
+    user = opts["user"]
+    code = (
+        "from rapport.accounts.models import User; "
+        f"u = User.objects.filter(username={user!r}).first() or User.objects.filter(role='manager').first(); "
+        f"u.set_password({DEMO_PASSWORD!r}); u.save(); print(u.username)"
+    )
+    done = subprocess.run(  # noqa: S603 — our own interpreter and code
+        [*rapport, "shell", "-c", code], env=env, check=True, capture_output=True, text=True
+    )
+    opts = {**opts, "user": done.stdout.strip().splitlines()[-1]}
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT id FROM listening_listeningquery ORDER BY id LIMIT 1").fetchone()
+    today = timezone.localdate()  # the dashboard's ranges end today, as the bench's mentions do
+    targets = []
+    for days in (7, 30, 60, 90):
+        since = (today - dt.timedelta(days=days - 1)).isoformat()
+        targets.append(Target(f"dashboard {days}d", [f"/listening/?since={since}"]))
+        if row and days == 30:
+            targets.append(Target("dashboard 30d, query", [f"/listening/?since={since}&query={row[0]}"]))
+    results, log_path = _serve_and_measure(cmd, opts, path, env, targets)
+    _report(
+        cmd,
+        results,
+        log_path,
+        bench="dashboard",
+        mentions=found,
+        db=str(path),
+        server=f"gunicorn gthread {opts['workers']}x{opts['threads']}",
+    )
+
+
 SUITES: dict[str, Callable[[BaseCommand, dict[str, Any]], None]] = {
     "core": run_core,
     "import": run_import,
     "ingest": run_ingest,
     "listening": run_listening,
+    "dashboard": run_dashboard,
     "inbox": lambda cmd, opts: importlib.import_module("rapport.conversations.inbox_bench").run(cmd, opts),
 }
 
@@ -508,6 +557,20 @@ class Command(BaseCommand):
         listening.add_argument(
             "--in-place", action="store_true", help="Use the configured database as it is."
         )
+
+        dash = sub.add_parser(
+            "dashboard", help="The listening dashboard over HTTP on the listening bench's database."
+        )
+        dash.add_argument("--mentions", type=int, default=1_000_000, help="Which listening bench DB to use.")
+        dash.add_argument("--db", help="SQLite file (default var/bench-listening-N.sqlite3).")
+        dash.add_argument("--requests", type=int, default=100, help="Measured requests per page and level.")
+        dash.add_argument("--warmup", type=int, default=10)
+        dash.add_argument("--concurrency", default="1,16", help="Comma-separated levels (default 1,16).")
+        dash.add_argument(
+            "--user", default="bench-listening", help="User to log in as (given the demo password)."
+        )
+        dash.add_argument("--workers", type=int, default=2)
+        dash.add_argument("--threads", type=int, default=4)
 
         inbox = sub.add_parser(
             "inbox", help="Seed M messages and measure the inbox list and conversation page over HTTP."
