@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, connections, models, transaction
 from django.db.models import F, Field
 from django.utils import timezone
 
@@ -88,33 +88,40 @@ _AS_IS = {
 }
 
 
-def _stamp(field: Field, add: bool, obj: models.Model) -> Any:
-    return field.get_db_prep_save(field.pre_save(obj, add), connection)
-
-
 def _row_writer(fields: list[Field], *, add: bool = True) -> Any:
-    """A function turning a model instance into the database values of `fields` for an
-    INSERT (`add`) or an UPDATE."""
-    ops: list[Any] = []
-    for f in fields:
+    """A function `values(obj, conn)` turning a model instance into the database values of
+    `fields` for an INSERT (`add`) or an UPDATE. Pass the connection itself (`_conn()`), not
+    the `connection` proxy: its thread-local lookups would be paid for every value."""
+    plain, dates, prepared, stamped = [], [], [], []
+    for i, f in enumerate(fields):
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            # Stamped as Model.save would (pre_save sets the attribute and returns it).
-            ops.append((None, functools.partial(_stamp, f, add)))
+            stamped.append((i, f))  # stamped as Model.save would (pre_save sets the attribute)
         elif type(f) in _AS_IS:
-            ops.append((f.attname, None))
+            plain.append((i, f.attname))
         elif type(f) is models.DateTimeField:
-            # The values the pipeline writes are aware datetimes: only the adapter is needed.
-            ops.append((f.attname, connection.ops.adapt_datetimefield_value))
+            dates.append((i, f.attname))  # aware datetimes: only the adapter is needed
         else:
-            ops.append((f.attname, functools.partial(f.get_db_prep_save, connection=connection)))
+            prepared.append((i, f))
 
-    def values(obj: models.Model) -> list[Any]:
-        return [
-            getattr(obj, name) if fn is None else fn(obj) if name is None else fn(getattr(obj, name))
-            for name, fn in ops
-        ]
+    def values(obj: models.Model, conn: Any) -> list[Any]:
+        row: list[Any] = [None] * len(fields)
+        d = obj.__dict__
+        for i, name in plain:
+            row[i] = d[name]
+        adapt = conn.ops.adapt_datetimefield_value
+        for i, name in dates:
+            row[i] = adapt(d[name])
+        for i, f in prepared:
+            row[i] = f.get_db_prep_save(d[f.attname], conn)
+        for i, f in stamped:
+            row[i] = f.get_db_prep_save(f.pre_save(obj, add), conn)
+        return row
 
     return values
+
+
+def _conn() -> Any:
+    return connections[connection.alias]
 
 
 @functools.cache
@@ -135,8 +142,9 @@ def _insert_rows(model: type[models.Model], objs: list[Any]) -> None:
     if not objs:
         return
     sql, values = _insert_sql(model, connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, [values(obj) for obj in objs])
+    conn = _conn()
+    with conn.cursor() as cursor:
+        cursor.executemany(sql, [values(obj, conn) for obj in objs])
 
 
 def _insert(obj: models.Model) -> None:
@@ -146,8 +154,9 @@ def _insert(obj: models.Model) -> None:
         obj.save(force_insert=True)
         return
     sql, values = _insert_sql(type(obj), connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {connection.ops.quote_name(_column(obj._meta.pk))}", values(obj))
+    conn = _conn()
+    with conn.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {conn.ops.quote_name(_column(obj._meta.pk))}", values(obj, conn))
         obj.pk = cursor.fetchone()[0]
     obj._state.adding, obj._state.db = False, connection.alias
 
@@ -389,10 +398,11 @@ class Batch:
         version = connection.ops.quote_name("version")
         sql = f"UPDATE {table} SET {columns}, {version} = {version} + 1 WHERE id = %s"  # noqa: S608
         values = _row_writer(fields, add=False)
+        conn = _conn()
         rows = []
         for pk in pks:
             conv = self.dirty.pop(pk)
-            rows.append([*values(conv), conv.pk])
+            rows.append([*values(conv, conn), conv.pk])
         with connection.cursor() as cursor:
             cursor.executemany(sql, rows)
 
