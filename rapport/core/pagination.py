@@ -99,7 +99,12 @@ def keyset_page(
             for j in range(i):
                 step &= Q(**{order[j].lstrip("-"): values[j]})
             condition |= step
-        qs = qs.filter(condition)
+        # The OR above is exact but neither database turns it into an index range, so page N
+        # would walk every row of the pages before it. The redundant bound on the first key
+        # starts the index scan at the cursor.
+        first = order[0].lstrip("-")
+        bound = Q(**{f"{first}__{'lte' if order[0].startswith('-') else 'gte'}": values[0]})
+        qs = qs.filter(bound & condition)
     rows = list(qs[: limit + 1])
     next_cursor = None
     if len(rows) > limit:
