@@ -20,8 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from rapport.bench.httpbench import BenchError, Stats, Target, format_table, login, run_suite, summary
-from rapport.bench.seed import DEMO_PASSWORD
+from rapport.bench.httpbench import Stats, Target, format_table, summary
 
 PG_PREFIX = "rapport_bench"
 
@@ -167,45 +166,9 @@ def _seed(cmd: BaseCommand, opts: dict[str, Any], db: Scratch) -> float:
 
 
 def _measure(cmd: BaseCommand, opts: dict[str, Any], db: Scratch, targets: list[Target]) -> list[Stats]:
-    from rapport.bench.management.commands.bench import free_port, gunicorn_command, stop, wait_healthy
+    from rapport.bench.management.commands.bench import _serve_and_measure
 
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    server = None
-    try:
-        with open(db.log, "w") as log:
-            server = subprocess.Popen(  # noqa: S603
-                gunicorn_command(port, workers=opts["workers"], threads=opts["threads"]),
-                env={**os.environ, "DATABASE_URL": db.url},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_healthy(base_url, server)
-        cookie = login(base_url, opts["user"], DEMO_PASSWORD)
-        cmd.stdout.write(
-            f"Serving {base_url} (gunicorn {opts['workers']}×{opts['threads']} threads) on {db.label}; "
-            f"as {opts['user']}; {opts['requests']} requests per page after {opts['warmup']} warm-up."
-        )
-        return run_suite(
-            base_url,
-            targets,
-            concurrencies=_concurrencies(opts["concurrency"]),
-            requests=opts["requests"],
-            warmup=opts["warmup"],
-            cookie=cookie,
-            progress=lambda s: cmd.stdout.write(
-                f"  {s.name:<16} c={s.concurrency:<3} p50 {s.p50_ms:7.1f} ms  p95 {s.p95_ms:7.1f} ms  "
-                f"{s.rps:7.1f} req/s  errors {s.errors}"
-                + (f"  server CPU {s.server_cpu_ms:.1f} ms/req" if s.server_cpu_ms is not None else "")
-            ),
-            # The server's CPU per request (gunicorn's processes; not PostgreSQL's): what limits
-            # the concurrent figures on a small machine.
-            server_pid=server.pid,
-        )
-    except BenchError as exc:
-        raise CommandError(f"{exc} (server log: {db.log})")
-    finally:
-        stop(server)
+    return _serve_and_measure(cmd, opts, db.log, {**os.environ, "DATABASE_URL": db.url}, targets)
 
 
 def _seed_in_place(cmd: BaseCommand, opts: dict[str, Any]) -> None:
@@ -223,6 +186,7 @@ def _seed_in_place(cmd: BaseCommand, opts: dict[str, Any]) -> None:
 
 
 def run(cmd: BaseCommand, opts: dict[str, Any]) -> None:
+    from rapport.bench.management.commands.bench import server_label
     from rapport.conversations.models import Conversation, Message
     from rapport.people.models import Person
 
@@ -264,7 +228,7 @@ def run(cmd: BaseCommand, opts: dict[str, Any]) -> None:
         db=db.label,
         seed_seconds=seed_seconds,
         requests_per_run=opts["requests"],
-        server=f"gunicorn gthread {opts['workers']}x{opts['threads']}",
+        server=server_label(opts),
         user=opts["user"],
     )
     out.write(json.dumps(figures, separators=(",", ":")))

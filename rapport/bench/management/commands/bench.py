@@ -67,12 +67,14 @@ def _gunicorn_extra() -> list[str]:
     return ["--no-control-socket"] if "control_socket_disable" in names else []
 
 
-def gunicorn_command(port: int, *, host: str = "127.0.0.1", workers: int = 2, threads: int = 4) -> list[str]:
+def gunicorn_command(
+    port: int, *, host: str = "127.0.0.1", workers: int = 2, threads: int = 4, worker_class: str = "gthread"
+) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", "rapport.wsgi:application",
         "--bind", f"{host}:{port}",
         "--chdir", str(settings.BASE_DIR),
-        "--worker-class", "gthread",
+        "--worker-class", worker_class,
         "--workers", str(workers),
         "--threads", str(threads),
         "--keep-alive", "30",
@@ -163,21 +165,35 @@ def _concurrencies(opts: dict[str, Any]) -> list[int]:
     return levels
 
 
+def server_label(opts: dict[str, Any]) -> str:
+    if opts.get("worker_class", "sync") == "sync":
+        return f"gunicorn sync {opts['workers']} workers"
+    return f"gunicorn gthread {opts['workers']}x{opts['threads']}"
+
+
 def _serve_and_measure(
-    cmd: BaseCommand, opts: dict[str, Any], path: Path, env: dict[str, str], targets: list[Target]
-) -> tuple[list[Stats], Path]:
-    """Serve the app on `path` with gunicorn on a free loopback port, log in as opts["user"]
-    and measure the targets at each of opts["concurrency"]'s levels."""
+    cmd: BaseCommand, opts: dict[str, Any], log_path: Path, env: dict[str, str], targets: list[Target]
+) -> list[Stats]:
+    """Serve the app (env names the database) with gunicorn on a free loopback port, log in
+    as opts["user"] and measure the targets at each of opts["concurrency"]'s levels.
+
+    Sync workers by default: each takes the next connection only when idle, so the kernel's
+    accept queue shares 16 clients fairly between the workers. gthread workers keep
+    connections alive and one worker would grab most of them, leaving a core idle."""
     out = cmd.stdout
     concurrencies = _concurrencies(opts)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log_path = path.with_suffix(".server.log")
     server = None
     try:
         with open(log_path, "w") as log:
             server = subprocess.Popen(  # noqa: S603
-                gunicorn_command(port, workers=opts["workers"], threads=opts["threads"]),
+                gunicorn_command(
+                    port,
+                    workers=opts["workers"],
+                    threads=opts["threads"],
+                    worker_class=opts.get("worker_class", "sync"),
+                ),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -185,18 +201,18 @@ def _serve_and_measure(
         wait_healthy(base_url, server)
         cookie = login(base_url, opts["user"], DEMO_PASSWORD)
         out.write(
-            f"Serving {base_url} (gunicorn {opts['workers']}×{opts['threads']} threads); "
+            f"Serving {base_url} ({server_label(opts)}); "
             f"as {opts['user']}; {opts['requests']} requests per page after {opts['warmup']} warm-up."
         )
 
         def progress(s):
             out.write(
-                f"  {s.name:<12} c={s.concurrency:<3} p50 {s.p50_ms:7.1f} ms  p95 {s.p95_ms:7.1f} ms  "
+                f"  {s.name:<16} c={s.concurrency:<3} p50 {s.p50_ms:7.1f} ms  p95 {s.p95_ms:7.1f} ms  "
                 f"{s.rps:7.1f} req/s  errors {s.errors}"
                 + (f"  server CPU {s.server_cpu_ms:.1f} ms/req" if s.server_cpu_ms is not None else "")
             )
 
-        results = run_suite(
+        return run_suite(
             base_url,
             targets,
             concurrencies=concurrencies,
@@ -204,14 +220,13 @@ def _serve_and_measure(
             warmup=opts["warmup"],
             cookie=cookie,
             progress=progress,
+            # gunicorn's processes only (not PostgreSQL's): what limits the concurrent figures.
             server_pid=server.pid,
         )
     except BenchError as exc:
         raise CommandError(f"{exc} (server log: {log_path})")
     finally:
         stop(server)
-
-    return results, log_path
 
 
 def _report(cmd: BaseCommand, results: list[Stats], log_path: Path, **extra: Any) -> None:
@@ -269,7 +284,8 @@ def run_core(cmd: BaseCommand, opts: dict[str, Any]) -> None:
     ids, prefixes = _sample(path)
     targets = _targets(pages, ids, prefixes)
 
-    results, log_path = _serve_and_measure(cmd, opts, path, env, targets)
+    log_path = path.with_suffix(".server.log")
+    results = _serve_and_measure(cmd, opts, log_path, env, targets)
     _report(
         cmd,
         results,
@@ -279,7 +295,7 @@ def run_core(cmd: BaseCommand, opts: dict[str, Any]) -> None:
         db=str(path),
         seed_seconds=seed_seconds,
         requests_per_run=opts["requests"],
-        server=f"gunicorn gthread {opts['workers']}x{opts['threads']}",
+        server=server_label(opts),
         user=opts["user"],
     )
 
@@ -407,7 +423,8 @@ def run_dashboard(cmd: BaseCommand, opts: dict[str, Any]) -> None:
         targets.append(Target(f"dashboard {days}d", [f"/listening/?since={since}"]))
         if row and days == 30:
             targets.append(Target("dashboard 30d, query", [f"/listening/?since={since}&query={row[0]}"]))
-    results, log_path = _serve_and_measure(cmd, opts, path, env, targets)
+    log_path = path.with_suffix(".server.log")
+    results = _serve_and_measure(cmd, opts, log_path, env, targets)
     _report(
         cmd,
         results,
@@ -415,7 +432,7 @@ def run_dashboard(cmd: BaseCommand, opts: dict[str, Any]) -> None:
         bench="dashboard",
         mentions=found,
         db=str(path),
-        server=f"gunicorn gthread {opts['workers']}x{opts['threads']}",
+        server=server_label(opts),
     )
 
 
@@ -444,7 +461,8 @@ class Command(BaseCommand):
         core.add_argument("--seed", type=int, default=1)
         core.add_argument("--user", default="maria", help="Seeded demo user to log in as.")
         core.add_argument("--workers", type=int, default=2)
-        core.add_argument("--threads", type=int, default=4)
+        core.add_argument("--threads", type=int, default=4, help="Threads per gthread worker.")
+        core.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
         core.add_argument("--pages", default=",".join(CORE_PAGES), help=f"Any of {CORE_PAGES + EXTRA_PAGES}.")
         imp = sub.add_parser("import", help="Import pipeline throughput (rapport.imports.benchmark).")
         imp.add_argument("--rows", type=int, default=100_000)
@@ -478,7 +496,8 @@ class Command(BaseCommand):
             "--user", default="bench-listening", help="User to log in as (given the demo password)."
         )
         dash.add_argument("--workers", type=int, default=2)
-        dash.add_argument("--threads", type=int, default=4)
+        dash.add_argument("--threads", type=int, default=4, help="Threads per gthread worker.")
+        dash.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
 
         inbox = sub.add_parser(
             "inbox", help="Seed M messages and measure the inbox list and conversation page over HTTP."
@@ -497,7 +516,8 @@ class Command(BaseCommand):
         inbox.add_argument("--seed", type=int, default=1)
         inbox.add_argument("--user", default="maria", help="Seeded demo user to log in as.")
         inbox.add_argument("--workers", type=int, default=2)
-        inbox.add_argument("--threads", type=int, default=4)
+        inbox.add_argument("--threads", type=int, default=4, help="Threads per gthread worker.")
+        inbox.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
         inbox.add_argument(
             "--seed-only",
             action="store_true",
