@@ -133,7 +133,9 @@ def person_list_view(request: AuthedRequest) -> HttpResponse:
     )
     page, context, status = list_page(
         request,
-        lambda cursor: person_list(user=request.user, filters=filters, cursor=cursor, limit=PAGE_SIZE),
+        lambda cursor: person_list(
+            user=request.user, filters=filters, cursor=cursor, limit=PAGE_SIZE, for_list=True
+        ),
         nav="people",
         filters=filters,
         sorts=PERSON_SORTS,
@@ -464,7 +466,9 @@ def person_lookup_view(request: AuthedRequest) -> JsonResponse:
     q = request.GET.get("q", "")[:200].strip()
     results = []
     if len(q) >= 2:
-        page = person_list(user=request.user, filters=PersonFilters(q=q), limit=10, with_total=False)
+        page = person_list(
+            user=request.user, filters=PersonFilters(q=q), limit=10, with_total=False, for_list=True
+        )
         results = [
             {
                 "id": p.pk,

@@ -40,7 +40,9 @@ def global_search(user: User, q: str, limit: int = 8) -> list[Group]:
     ]
     if len(q) < 2:
         return groups
-    people = person_list(user=user, filters=PersonFilters(q=q), limit=limit, with_total=False).items
+    people = person_list(
+        user=user, filters=PersonFilters(q=q), limit=limit, with_total=False, for_list=True
+    ).items
     groups[0].results = [
         Result(
             p.full_name,
