@@ -26,9 +26,9 @@ class TimelineTarget(TypedDict, total=False):
 def timeline_for(user: User, cursor: str | None, **target: Unpack[TimelineTarget]) -> Page:
     """A page of a record's timeline; a stale or mangled cursor shows the newest page."""
     try:
-        page = timeline(user=user, cursor=cursor or None, limit=20, **target)
+        page = timeline(user=user, cursor=cursor or None, limit=20, for_page=True, **target)
     except ActionError:
-        page = timeline(user=user, limit=20, **target)
+        page = timeline(user=user, limit=20, for_page=True, **target)
     for activity in page.items:
         mark_visible_links(user, activity)
     return page
