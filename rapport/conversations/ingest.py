@@ -426,9 +426,9 @@ class Batch:
 
 
 def _by_external_id(channel: Channel | int, external_ids: set[str] | list[str]) -> Any:
-    """Messages of a channel with these external ids. The `<> ''` term lets SQLite use the
-    partial unique index (channel, external_id); without it, it reads every message the
-    channel ever had."""
+    """Messages of a channel with these external ids. The exclude() term (SQL `NOT
+    (external_id = '')`, the partial unique index's own condition) lets SQLite use that
+    index (channel, external_id); without it, it reads every message the channel ever had."""
     return Message.objects.filter(channel=channel, external_id__in=external_ids).exclude(external_id="")
 
 
