@@ -23,7 +23,7 @@ from django.db.models import F, Field
 from django.utils import timezone
 
 from rapport.accounts.models import Role, User
-from rapport.channels import registry
+from rapport.channels import media, registry
 from rapport.channels.base import CanonicalMessage, NormaliseError, content_hash_id
 from rapport.channels.models import Channel, PayloadStatus, RawPayload
 from rapport.conversations import routing, scoring
@@ -412,6 +412,9 @@ class Batch:
                 Message.objects.bulk_create(self.messages)
             else:
                 _insert_rows(Message, self.messages)
+            # Attachments to fetch: rows written in this transaction, the download task queued
+            # when it commits (messages without attachments cost no query).
+            media.enqueue_for_message(self.messages)
             self.messages = []
         if self.links:
             _insert_rows(Conversation.channels.through, self.links)

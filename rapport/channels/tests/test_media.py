@@ -399,26 +399,25 @@ def test_queueing_twice_adds_nothing_and_a_claimed_row_is_not_fetched_twice(mast
     assert media._claim(first) and not media._claim(second)
 
 
-def test_the_pipeline_hook_takes_the_batchs_message_objects_without_ids(
-    north, fetch, django_capture_on_commit_callbacks
-):
-    """Batch.flush_messages bulk-creates messages, which leaves their ids unset on some
-    databases: enqueue_for_message finds them by (channel, external id)."""
+def test_the_pipeline_queues_attachments_of_the_messages_it_stores(north, django_capture_on_commit_callbacks):
+    """Batch.flush_messages hands its Message objects (bulk-inserted, so without ids on some
+    databases) to enqueue_for_message in the storing transaction; the fetch runs on commit."""
     from rapport.conversations.ingest import process_batch
 
     channel = make_channel("whatsapp", north, access_token="t", phone_number_id="1")
     RawPayload.objects.create(channel=channel, body=load("whatsapp", "image_reply.json"))
     RawPayload.objects.create(channel=channel, body=load("whatsapp", "text.json"))
-    assert process_batch().created == 2
+    with media.use_transport(FakeMedia({})), django_capture_on_commit_callbacks(execute=True):
+        assert process_batch().created == 2
+    row = StoredMedia.objects.get()  # the text message has nothing to fetch
+    assert row.message.attachments[0]["url"] == "whatsapp-media:1479537139650973"
+    assert row.state == MediaState.FAILED and "HTTP 404" in row.error  # the fake knows no media
     as_in_the_batch = [
         Message(channel_id=m.channel_id, external_id=m.external_id, attachments=m.attachments)
         for m in Message.objects.all()
     ]
-    with media.use_transport(FakeMedia({})), django_capture_on_commit_callbacks(execute=True):
-        assert media.enqueue_for_message(as_in_the_batch) == 1
-    row = StoredMedia.objects.get()
-    assert row.message.attachments[0]["url"] == "whatsapp-media:1479537139650973"
-    assert row.state == MediaState.FAILED and "HTTP 404" in row.error  # the fake knows no media
+    media.enqueue_for_message(as_in_the_batch)
+    assert StoredMedia.objects.count() == 1  # seen twice: nothing added
 
 
 # --- email: the bytes are in the MIME message ------------------------------------------------
