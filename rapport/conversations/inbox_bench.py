@@ -7,7 +7,6 @@ The scratch database is the benchmark's own: a SQLite file (never var/rapport.sq
 PostgreSQL database whose name starts with "rapport_bench", created and dropped here through
 the server's maintenance database, whose contents are never touched."""
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from rapport.bench.httpbench import Stats, Target, format_table, summary
+from rapport.bench.httpbench import Stats, Target
 
 PG_PREFIX = "rapport_bench"
 
@@ -186,7 +185,7 @@ def _seed_in_place(cmd: BaseCommand, opts: dict[str, Any]) -> None:
 
 
 def run(cmd: BaseCommand, opts: dict[str, Any]) -> None:
-    from rapport.bench.management.commands.bench import server_label
+    from rapport.bench.management.commands.bench import _report, server_label
     from rapport.conversations.models import Conversation, Message
     from rapport.people.models import Person
 
@@ -208,18 +207,10 @@ def run(cmd: BaseCommand, opts: dict[str, Any]) -> None:
     else:
         seed_seconds = _seed(cmd, opts, db)
     results = _measure(cmd, opts, db, _targets(db, opts["user"]))
-    out = cmd.stdout
-    out.write("")
-    out.write(format_table(results))
-    failed = [s for s in results if s.errors]
-    for s in failed:
-        out.write(
-            f"ERRORS {s.name} c={s.concurrency}: {s.errors} of {s.requests}: {'; '.join(s.error_samples)}"
-        )
-    if failed:
-        out.write(f"Server log: {db.log}")
-    figures = summary(
+    _report(
+        cmd,
         results,
+        db.log,
         bench="inbox",
         database="postgresql" if db.pg else "sqlite",
         messages=db.count(Message),
@@ -231,6 +222,3 @@ def run(cmd: BaseCommand, opts: dict[str, Any]) -> None:
         server=server_label(opts),
         user=opts["user"],
     )
-    out.write(json.dumps(figures, separators=(",", ":")))
-    if failed:
-        raise SystemExit(1)
