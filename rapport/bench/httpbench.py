@@ -6,6 +6,7 @@ Latency is measured from sending the request to having read the whole body. Anyt
 200 counts as an error, with a few samples kept for the report."""
 
 import asyncio
+import concurrent.futures
 import contextlib
 import http.client
 import itertools
@@ -87,6 +88,17 @@ def process_tree_cpu_seconds(pid: int) -> float | None:
         if this == pid or parent == pid:
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def run_coroutine(coro: Any) -> Any:
+    """asyncio.run(coro), also from a thread that already runs an event loop (a notebook, or
+    Playwright's sync API in the test session): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _split(base_url: str) -> tuple[str, int]:
@@ -266,7 +278,7 @@ def run_target(
                 await conn.close()
 
     cpu_before: list[float | None] = [None]
-    values, errors, samples, wall = asyncio.run(main())
+    values, errors, samples, wall = run_coroutine(main())
     cpu_after = process_tree_cpu_seconds(server_pid) if server_pid else None
     server_cpu_ms = None
     if cpu_before[0] is not None and cpu_after is not None and values:

@@ -118,7 +118,7 @@ def test_chunked_and_close_delimited_bodies_are_read_whole():
     """The hand-rolled client reads a chunked body and one that ends when the server closes."""
     import asyncio
 
-    from rapport.bench.httpbench import _Conn
+    from rapport.bench.httpbench import _Conn, run_coroutine
 
     bodies = [
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
@@ -142,9 +142,24 @@ def test_chunked_and_close_delimited_bodies_are_read_whole():
         server.close()
         return statuses
 
-    assert asyncio.run(main()) == [200, 404]
+    assert run_coroutine(main()) == [200, 404]
 
 
 def test_bench_dashboard_needs_the_listening_benchs_database(tmp_path, db):
     with pytest.raises(CommandError, match="bench listening"):
         call_command("bench", "dashboard", "--db", str(tmp_path / "missing.sqlite3"))
+
+
+def test_the_load_generator_runs_inside_a_thread_that_has_a_running_loop():
+    """Playwright's sync API (the browser tests) keeps an event loop running in the test
+    session's thread; the load generator must still work there."""
+    from rapport.bench.httpbench import run_coroutine
+
+    async def inner():
+        return 42
+
+    async def outer():
+        return run_coroutine(inner())  # called with this loop running
+
+    assert run_coroutine(outer()) == 42
+
