@@ -22,12 +22,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from rapport.listening import keywords as kw
 from rapport.listening import rollups
 from rapport.listening.models import (
+    MENTION_KINDS,
+    AuthorTotal,
     ListeningQuery,
     ListeningSource,
     Mention,
@@ -202,14 +204,15 @@ def resolve_authors(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Author]
             if a.organisation_id:
                 a.customer_value = value_by_org.get(a.organisation_id) or Decimal(0)
     handles = sorted({h for _, h in authors if h})
-    past: dict[str, int] = {}
+    past: dict[str, int] = defaultdict(int)
     for i in range(0, len(handles), CHUNK):
-        past.update(
-            Mention.objects.filter(author_handle__in=handles[i : i + CHUNK])
-            .values("author_handle")
-            .annotate(n=Count("id"))
-            .values_list("author_handle", "n")
-        )
+        # Past mentions from the per-author running totals the rollups keep (one index seek
+        # per source kind and handle) rather than counting Mention rows: that count was an
+        # index range per handle that grew with the table (2,770/s at 100k, 1,814/s at 1M).
+        for handle, n in AuthorTotal.objects.filter(
+            source_kind__in=MENTION_KINDS, author_handle__in=handles[i : i + CHUNK]
+        ).values_list("author_handle", "total"):
+            past[handle] += n
     for (_, handle), a in authors.items():
         a.past_mentions = past.get(handle, 0)
     return authors

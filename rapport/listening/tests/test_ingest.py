@@ -310,3 +310,21 @@ def test_queries_and_rules_respect_visibility(alice, bob):
     assert list(queries_visible(alice)) == [q] and list(queries_visible(bob)) == []
     assert alerts_visible(alice).count() == 1 and alerts_visible(bob).count() == 0
     assert rule.alerts.count() == 1
+
+
+@pytest.mark.django_db
+def test_past_mentions_raise_influence_and_come_from_the_author_totals():
+    from rapport.listening.ingest import resolve_authors
+    from rapport.listening.models import AuthorTotal
+
+    ingest_mentions([item(f"old{i}", handle="regular") for i in range(3)])
+    ingest_mentions([item("other", handle="regular", source_kind="mastodon", author_kind="mastodon")])
+    assert sum(AuthorTotal.objects.filter(author_handle="regular").values_list("total", flat=True)) == 4
+    authors = resolve_authors(
+        [{"author_kind": "x", "author_handle": "regular"}, {"author_kind": "x", "author_handle": "new"}]
+    )
+    assert authors[("x", "regular")].past_mentions == 4  # across sources, as counting mentions gave
+    assert authors[("x", "new")].past_mentions == 0
+    ingest_mentions([item("again", handle="regular"), item("first", handle="new")])
+    inf = dict(Mention.objects.values_list("external_id", "influence"))
+    assert inf["again"] > inf["first"]
