@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, connections, models, transaction
-from django.db.models import F, Field
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from rapport.accounts.models import Role, User
@@ -40,6 +40,11 @@ from rapport.conversations.sanitise import clean_html, html_to_text
 from rapport.conversations.scoring import NEUTRAL, Score, score
 from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
+from rapport.core.rows import column as _column
+from rapport.core.rows import conn_itself as _conn
+from rapport.core.rows import insert_rows as _insert_rows
+from rapport.core.rows import insert_sql as _insert_sql
+from rapport.core.rows import row_writer as _row_writer
 from rapport.people.identities import IdentityError, normalise
 from rapport.people.models import Identity, IdentityKind, Organisation, Person, Source
 
@@ -64,87 +69,6 @@ def system_user() -> User:
             return user
     except IntegrityError:
         return User.objects.get(username=routing.BOT_USERNAME)
-
-
-def _column(field: Field) -> str:
-    # The stubs allow None for fields without a column (relations like generic FKs); the
-    # concrete fields passed here always have one.
-    assert field.column is not None, f"{field.name} has no database column"
-    return field.column
-
-
-# Column types whose Python value the database driver takes as it is: get_db_prep_save on
-# them only re-checks the type, and a batch calls it tens of thousands of times. Exact
-# types: a subclass may convert (an encrypted field, say).
-_AS_IS = {
-    models.CharField,
-    models.TextField,
-    models.IntegerField,
-    models.PositiveIntegerField,
-    models.PositiveSmallIntegerField,
-    models.BooleanField,
-    models.FloatField,
-    models.ForeignKey,
-}
-
-
-def _row_writer(fields: list[Field], *, add: bool = True) -> Any:
-    """A function `values(obj, conn)` turning a model instance into the database values of
-    `fields` for an INSERT (`add`) or an UPDATE. Pass the connection itself (`_conn()`), not
-    the `connection` proxy: its thread-local lookups would be paid for every value."""
-    plain, dates, prepared, stamped = [], [], [], []
-    for i, f in enumerate(fields):
-        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            stamped.append((i, f))  # stamped as Model.save would (pre_save sets the attribute)
-        elif type(f) in _AS_IS:
-            plain.append((i, f.attname))
-        elif type(f) is models.DateTimeField:
-            dates.append((i, f.attname))  # aware datetimes: only the adapter is needed
-        else:
-            prepared.append((i, f))
-
-    def values(obj: models.Model, conn: Any) -> list[Any]:
-        row: list[Any] = [None] * len(fields)
-        d = obj.__dict__
-        for i, name in plain:
-            row[i] = d[name]
-        adapt = conn.ops.adapt_datetimefield_value
-        for i, name in dates:
-            row[i] = adapt(d[name])
-        for i, f in prepared:
-            row[i] = f.get_db_prep_save(d[f.attname], conn)
-        for i, f in stamped:
-            row[i] = f.get_db_prep_save(f.pre_save(obj, add), conn)
-        return row
-
-    return values
-
-
-def _conn() -> Any:
-    return connections[connection.alias]
-
-
-@functools.cache
-def _insert_sql(model: type[models.Model], vendor: str) -> tuple[str, Any]:
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(_column(f)) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    return sql, _row_writer(fields)
-
-
-def _insert_rows(model: type[models.Model], objs: list[Any]) -> None:
-    """INSERT many rows of `model` with one prepared statement (executemany). Unlike
-    bulk_create, it neither compiles the values through the ORM nor reads ids back: for
-    rows nothing in the batch refers to by id (messages, channel links, notices)."""
-    if not objs:
-        return
-    sql, values = _insert_sql(model, connection.vendor)
-    conn = _conn()
-    with conn.cursor() as cursor:
-        cursor.executemany(sql, [values(obj, conn) for obj in objs])
 
 
 def _insert(obj: models.Model) -> None:
