@@ -28,8 +28,7 @@ import operator
 import struct
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import reduce
 from importlib import import_module
@@ -188,18 +187,8 @@ def _network(url: str, headers: dict[str, str], timeout: float) -> Stream:
 
 
 Transport = Callable[[str, dict[str, str], float], Stream]
-_transport: Transport = _network
-
-
-@contextmanager
-def use_transport(fake: Transport) -> Iterator[Transport]:
-    """Replace the network for the duration of a test."""
-    global _transport
-    previous, _transport = _transport, fake
-    try:
-        yield fake
-    finally:
-        _transport = previous
+_transport: net.Seam[Transport] = net.Seam(_network)
+use_transport = _transport.replaced  # tests: `with use_transport(fake): …`
 
 
 def _status_error(status: int, host: str) -> MediaError:

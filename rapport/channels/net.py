@@ -7,11 +7,16 @@ import http.client
 import ipaddress
 import socket
 import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from rapport.channels.base import TransportError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_RESPONSE = 64 * 1024
 
@@ -117,3 +122,23 @@ def safe_get(
         raise TransportError(f"Could not reach {conn.host}: {exc}")
     finally:
         conn.close()
+
+
+class Seam(Generic[F]):
+    """The one place a module calls the network through, so tests can put a local fake there:
+    `_transport = Seam(_network)`, calls go through `_transport(...)`, and
+    `use_transport = _transport.replaced` swaps it for the length of a `with` block."""
+
+    def __init__(self, default: F):
+        self.current = default
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.current(*args, **kwargs)
+
+    @contextmanager
+    def replaced(self, fake: F) -> Iterator[F]:
+        previous, self.current = self.current, fake
+        try:
+            yield fake
+        finally:
+            self.current = previous

@@ -12,8 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -80,18 +79,8 @@ def _network(method: str, url: str, body: bytes, headers: dict[str, str], timeou
         conn.close()
 
 
-_transport: Transport = _network
-
-
-@contextmanager
-def use_transport(fake: Transport) -> Iterator[Transport]:
-    """Replace the network for the duration of a test."""
-    global _transport
-    previous, _transport = _transport, fake
-    try:
-        yield fake
-    finally:
-        _transport = previous
+_transport: net.Seam[Transport] = net.Seam(_network)
+use_transport = _transport.replaced  # tests: `with use_transport(fake): …`
 
 
 def request(
