@@ -88,16 +88,6 @@ class Scratch:
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
 
-def _concurrencies(raw: str) -> list[int]:
-    try:
-        levels = sorted({int(c) for c in raw.split(",")})
-    except ValueError:
-        levels = []
-    if not levels or levels[0] < 1 or levels[-1] > 256:
-        raise CommandError("--concurrency is a comma-separated list of numbers from 1 to 256.")
-    return levels
-
-
 def _targets(db: Scratch, username: str) -> list[Target]:
     """Every inbox view, a per-channel list, and conversation pages spread over the whole
     table (old and new, open and closed) among those the agent may see."""
@@ -185,7 +175,7 @@ def _seed_in_place(cmd: BaseCommand, opts: dict[str, Any]) -> None:
 
 
 def run(cmd: BaseCommand, opts: dict[str, Any]) -> None:
-    from rapport.bench.management.commands.bench import _report, server_label
+    from rapport.bench.management.commands.bench import _concurrencies, _report, server_label
     from rapport.conversations.models import Conversation, Message
     from rapport.people.models import Person
 
@@ -194,7 +184,7 @@ def run(cmd: BaseCommand, opts: dict[str, Any]) -> None:
     if opts["seed_only"]:
         _seed_in_place(cmd, opts)
         return
-    _concurrencies(opts["concurrency"])
+    _concurrencies(opts)  # a bad --concurrency fails before seeding, not after
     db = Scratch(opts)
     seed_seconds = None
     if opts["reuse"] and db.count(Message) >= opts["messages"] and db.count(Person) >= opts["people"]:
