@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -40,11 +40,7 @@ from rapport.conversations.sanitise import clean_html, html_to_text
 from rapport.conversations.scoring import NEUTRAL, Score, score
 from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
-from rapport.core.rows import column as _column
-from rapport.core.rows import conn_itself as _conn
-from rapport.core.rows import insert_rows as _insert_rows
-from rapport.core.rows import insert_sql as _insert_sql
-from rapport.core.rows import row_writer as _row_writer
+from rapport.core.rows import column, conn_itself, insert_one, insert_rows, row_writer
 from rapport.people.identities import IdentityError, normalise
 from rapport.people.models import Identity, IdentityKind, Organisation, Person, Source
 
@@ -69,20 +65,6 @@ def system_user() -> User:
             return user
     except IntegrityError:
         return User.objects.get(username=routing.BOT_USERNAME)
-
-
-def _insert(obj: models.Model) -> None:
-    """obj.save() for a new row whose fields are all set (no save hooks, no signals), in one
-    INSERT … RETURNING id: the ORM's save compiles the statement anew every time."""
-    if not connection.features.can_return_columns_from_insert:
-        obj.save(force_insert=True)
-        return
-    sql, values = _insert_sql(type(obj), connection.vendor)
-    conn = _conn()
-    with conn.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {conn.ops.quote_name(_column(obj._meta.pk))}", values(obj, conn))
-        obj.pk = cursor.fetchone()[0]
-    obj._state.adding, obj._state.db = False, connection.alias
 
 
 # --- per-batch context -------------------------------------------------------------------
@@ -318,11 +300,11 @@ class Batch:
             f for f in Conversation._meta.concrete_fields if not f.primary_key and f.attname != "version"
         ]
         table = connection.ops.quote_name(Conversation._meta.db_table)
-        columns = ", ".join(f"{connection.ops.quote_name(_column(f))} = %s" for f in fields)
+        columns = ", ".join(f"{connection.ops.quote_name(column(f))} = %s" for f in fields)
         version = connection.ops.quote_name("version")
         sql = f"UPDATE {table} SET {columns}, {version} = {version} + 1 WHERE id = %s"  # noqa: S608
-        values = _row_writer(fields, add=False)
-        conn = _conn()
+        values = row_writer(fields, add=False)
+        conn = conn_itself()
         rows = []
         for pk in pks:
             conv = self.dirty.pop(pk)
@@ -335,20 +317,20 @@ class Batch:
             if self.need_ids:
                 Message.objects.bulk_create(self.messages)
             else:
-                _insert_rows(Message, self.messages)
+                insert_rows(Message, self.messages)
             # Attachments to fetch: rows written in this transaction, the download task queued
             # when it commits (messages without attachments cost no query).
             media.enqueue_for_message(self.messages)
             self.messages = []
         if self.links:
-            _insert_rows(Conversation.channels.through, self.links)
+            insert_rows(Conversation.channels.through, self.links)
             self.links = []
 
     def flush(self) -> None:
         self.flush_messages()
         self.flush_conversations()
         self.routing.flush()
-        _insert_rows(Notification, self.notices)
+        insert_rows(Notification, self.notices)
         self.notices = []
 
 
@@ -639,7 +621,7 @@ def _store(
             created_at=now,
             last_message_at=now,
         )
-        _insert(conversation)
+        insert_one(conversation)
     batch.routing.seen(conversation, new=is_new)
     if message is None:
         message = _new_message(channel, cm, external_id, text, html, sc, payload)

@@ -92,3 +92,17 @@ def insert_rows(model: type[models.Model], objs: list[Any]) -> None:
     conn = conn_itself()
     with conn.cursor() as cursor:
         cursor.executemany(sql, [values(obj, conn) for obj in objs])
+
+
+def insert_one(obj: models.Model) -> None:
+    """obj.save() for a new row whose fields are all set (no save hooks, no signals), in one
+    INSERT … RETURNING id: the ORM's save compiles the statement anew every time."""
+    if not connection.features.can_return_columns_from_insert:
+        obj.save(force_insert=True)
+        return
+    sql, values = insert_sql(type(obj), connection.vendor)
+    conn = conn_itself()
+    with conn.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {conn.ops.quote_name(column(obj._meta.pk))}", values(obj, conn))
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding, obj._state.db = False, connection.alias
