@@ -27,7 +27,7 @@ class Page(Generic[T]):
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _encode(values: list[Any]) -> str:
+def encode_cursor(values: list[Any]) -> str:
     def conv(v: Any) -> Any:
         if isinstance(v, dt.datetime | dt.date):
             return {"t": v.isoformat(), "k": "dt" if isinstance(v, dt.datetime) else "d"}
@@ -39,7 +39,7 @@ def _encode(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> list[Any]:
+def decode_cursor(cursor: str) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
@@ -88,7 +88,7 @@ def keyset_page(
         total = min(total, CAP)
     qs = qs.order_by(*order)
     if cursor:
-        values = _decode(cursor)
+        values = decode_cursor(cursor)
         if len(values) != len(order):
             raise ActionError("The page cursor is not valid.", {"cursor": ["Invalid cursor."]})
         condition = Q()
@@ -110,7 +110,7 @@ def keyset_page(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = _encode([_attr(last, n.lstrip("-")) for n in order])
+        next_cursor = encode_cursor([_attr(last, n.lstrip("-")) for n in order])
     return Page(items=rows, next_cursor=next_cursor, total=total, total_capped=bool(capped))
 
 

@@ -47,13 +47,14 @@ from rapport.people.selectors import (
     PERSON_SORTS,
     OrgFilters,
     PersonFilters,
+    PersonRow,
     attach_primary_identities,
     organisation_detail,
     organisation_list,
     organisations_visible,
     people_visible,
     person_detail,
-    person_list,
+    person_rows,
     relationship_of,
     relationships_of,
 )
@@ -95,7 +96,7 @@ ORG_PAGES = RecordPages(
 # --- people -----------------------------------------------------------------------------
 
 
-def _person_row(user: User, p: Person) -> str:
+def _person_row(user: User, p: PersonRow) -> str:
     """One row of the people list. Built in Python with every value escaped (html.escape), like the board's
     cards: the list is the screen people open most, and 50 rows through Django's template
     engine cost as much as the queries behind them."""
@@ -109,7 +110,7 @@ def _person_row(user: User, p: Person) -> str:
         if org is not None and can_see(user, org)
         else ""
     )
-    email, phone = p.primary_email, p.primary_phone  # type: ignore[attr-defined]
+    email, phone = p.primary_email, p.primary_phone
     email_cell = f'<a href="mailto:{_e(quote(email, safe="@"))}">{_e(email)}</a>' if email else ""
     phone_cell = f'<a href="tel:{_e(quote(phone, safe="+"))}">{_e(phone)}</a>' if phone else ""
     return (
@@ -133,9 +134,7 @@ def person_list_view(request: AuthedRequest) -> HttpResponse:
     )
     page, context, status = list_page(
         request,
-        lambda cursor: person_list(
-            user=request.user, filters=filters, cursor=cursor, limit=PAGE_SIZE, for_list=True
-        ),
+        lambda cursor: person_rows(user=request.user, filters=filters, cursor=cursor, limit=PAGE_SIZE),
         nav="people",
         filters=filters,
         sorts=PERSON_SORTS,
@@ -467,9 +466,7 @@ def person_lookup_view(request: AuthedRequest) -> JsonResponse:
     q = request.GET.get("q", "")[:200].strip()
     results = []
     if len(q) >= 2:
-        page = person_list(
-            user=request.user, filters=PersonFilters(q=q), limit=10, with_total=False, for_list=True
-        )
+        page = person_rows(user=request.user, filters=PersonFilters(q=q), limit=10, with_total=False)
         results = [
             {
                 "id": p.pk,

@@ -9,7 +9,7 @@ from typing import Any
 
 from rapport.accounts.models import User
 from rapport.activities.selectors import activities_matching
-from rapport.people.selectors import OrgFilters, PersonFilters, organisation_list, person_list
+from rapport.people.selectors import OrgFilters, PersonFilters, organisation_list, person_rows
 from rapport.sales.selectors import DealFilters, deal_list
 
 
@@ -40,9 +40,7 @@ def global_search(user: User, q: str, limit: int = 8) -> list[Group]:
     ]
     if len(q) < 2:
         return groups
-    people = person_list(
-        user=user, filters=PersonFilters(q=q), limit=limit, with_total=False, for_list=True
-    ).items
+    people = person_rows(user=user, filters=PersonFilters(q=q), limit=limit, with_total=False).items
     groups[0].results = [
         Result(
             p.full_name,

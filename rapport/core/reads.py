@@ -1,0 +1,126 @@
+"""Reads in plain SQL for the screens people open most (lists, record pages, the board,
+search), returning tuples instead of model instances.
+
+Why: measured at 1,000,000 people, compiling one ORM query costs ~0.2 ms of Python and
+building a model instance ~10 µs; the same query through a cursor costs ~0.02 ms. A page with
+a dozen queries and a hundred instances spent more CPU in the ORM than in the database, and
+on two cores every millisecond of CPU is eight milliseconds of waiting at 16 clients.
+
+The statements here are written once per shape (cached by the callers) and only bind values.
+They stay portable between SQLite and PostgreSQL: `%s` placeholders, no vendor functions.
+Record-level access goes through `visibility_sql`, the SQL twin of `access.visibility_q`
+(tests check that both select the same rows for every role), so a raw read cannot forget it.
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from rapport.accounts.models import Role, User
+from rapport.core.errors import ActionError
+from rapport.core.models import Visibility
+from rapport.core.pagination import decode_cursor, encode_cursor
+
+
+def visibility_sql(user: User, alias: str) -> tuple[str, list[Any]]:
+    """A WHERE fragment keeping only the rows of table `alias` that `user` may see, and its
+    parameters. Mirrors access.visibility_q exactly."""
+    if not user.is_authenticated or not user.is_active:
+        return "1 = 0", []
+    if user.is_admin:
+        return "1 = 1", []
+    a = alias
+    params: list[Any] = [Visibility.EVERYONE.value, user.pk]
+    sql = f"{a}.visibility = %s OR {a}.owner_id = %s"
+    teams = user.team_ids()
+    if teams:
+        marks = ", ".join(["%s"] * len(teams))
+        if user.role == Role.MANAGER:
+            sql += f" OR {a}.team_id IN ({marks})"
+            params += teams
+        else:
+            sql += f" OR ({a}.team_id IN ({marks}) AND {a}.visibility = %s)"
+            params += [*teams, Visibility.TEAM.value]
+    return f"({sql})", params
+
+
+def fetch(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def fetch_one(sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def marks(values: Sequence[Any]) -> str:
+    """Placeholders for an IN list; callers never pass an empty one."""
+    return ", ".join(["%s"] * len(values))
+
+
+def db_datetime(value: dt.datetime) -> Any:
+    """A datetime as a parameter the way the ORM binds it (SQLite stores naive UTC text)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def aware(value: Any) -> dt.datetime | None:
+    """A datetime column as the ORM would return it: SQLite's cursor gives naive UTC (Django's
+    converter parses the text), PostgreSQL's an aware one."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # an expression column SQLite could not type
+        value = dt.datetime.fromisoformat(value)
+    if timezone.is_naive(value):
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def as_bool(value: Any) -> bool:
+    return bool(value)
+
+
+def _cursor_type(column: str) -> type | tuple[type, ...]:
+    if column == "id" or column.endswith("_id"):
+        return int
+    if column.endswith("_at"):
+        return dt.datetime
+    return str
+
+
+def keyset_sql(order: list[str], alias: str, cursor: str | None) -> tuple[str, list[Any]]:
+    """The WHERE fragment for the rows after `cursor` in `order` (like ["sort_key", "id"] or
+    ["-created_at", "-id"]): the same condition core.pagination.keyset_page builds, with the
+    redundant bound on the first key that starts the index scan at the cursor."""
+    if not cursor:
+        return "", []
+    values = decode_cursor(cursor)
+    if len(values) != len(order):
+        raise ActionError("The page cursor is not valid.", {"cursor": ["Invalid cursor."]})
+    for name, value in zip(order, values, strict=True):
+        if not isinstance(value, _cursor_type(name.lstrip("-"))) or isinstance(value, bool):
+            # A hand-made cursor with a text where a date belongs would be a database error.
+            raise ActionError("The page cursor is not valid.", {"cursor": ["Invalid cursor."]})
+    values = [db_datetime(v) if isinstance(v, dt.datetime) else v for v in values]
+    cols = [f"{alias}.{name.lstrip('-')}" for name in order]
+    ops = ["<" if name.startswith("-") else ">" for name in order]
+    alternatives, params = [], []
+    for i in range(len(order)):
+        parts = [f"{cols[j]} = %s" for j in range(i)] + [f"{cols[i]} {ops[i]} %s"]
+        alternatives.append("(" + " AND ".join(parts) + ")")
+        params += [*values[:i], values[i]]
+    bound = f"{cols[0]} {ops[0]}= %s"
+    return f"{bound} AND ({' OR '.join(alternatives)})", [values[0], *params]
+
+
+def order_sql(order: list[str], alias: str) -> str:
+    return ", ".join(f"{alias}.{n.lstrip('-')} {'DESC' if n.startswith('-') else 'ASC'}" for n in order)
+
+
+def next_cursor(last: Any, order: list[str]) -> str:
+    return encode_cursor([getattr(last, n.lstrip("-")) for n in order])
