@@ -83,6 +83,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = "rapport.urls"
 WSGI_APPLICATION = "rapport.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend with the per-request user lookup in plain SQL (see accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["rapport.accounts.backends.AuthBackend"]
+SESSION_ENGINE = "rapport.accounts.sessions"
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
