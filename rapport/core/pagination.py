@@ -14,13 +14,14 @@ from django.db.models import Model, Q, QuerySet
 from rapport.core.errors import ActionError
 
 T = TypeVar("T", bound=Model)
+Item = TypeVar("Item")  # a page holds model instances or plain rows (core.reads)
 
 CAP = 1000  # counts stop here: an exact count over a million rows is slow and nobody reads it (a tag filter over 1M people spent 20 ms counting to 10,000)
 
 
 @dataclass
-class Page(Generic[T]):
-    items: list[T]
+class Page(Generic[Item]):
+    items: list[Item]
     next_cursor: str | None
     total: int | None = None
     total_capped: bool = False

@@ -13,10 +13,12 @@ Record-level access goes through `visibility_sql`, the SQL twin of `access.visib
 """
 
 import datetime as dt
+import decimal as _decimal
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
 from rapport.accounts.models import Role, User
@@ -124,3 +126,46 @@ def order_sql(order: list[str], alias: str) -> str:
 
 def next_cursor(last: Any, order: list[str]) -> str:
     return encode_cursor([getattr(last, n.lstrip("-")) for n in order])
+
+
+_FLOAT_CONTEXT = _decimal.Context(prec=15)  # what Django's SQLite backend converts REALs with
+
+
+def decimal(value: Any, places: int = 2) -> _decimal.Decimal | None:
+    """A decimal column as the ORM would return it: SQLite's cursor gives an int or a float
+    (NUMERIC affinity), PostgreSQL's a Decimal."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        value = _FLOAT_CONTEXT.create_decimal_from_float(value)
+    return _decimal.Decimal(value).quantize(_decimal.Decimal(1).scaleb(-places))
+
+
+@functools.cache
+def _model_select(model: type[models.Model]) -> tuple[str, list[str], list[tuple[int, Any]]]:
+    fields = list(model._meta.concrete_fields)
+    cols = ", ".join(f"{model._meta.db_table}.{f.column}" for f in fields)
+    convert: list[tuple[int, Any]] = []
+    for i, f in enumerate(fields):
+        if isinstance(f, models.DateTimeField):
+            convert.append((i, aware))
+        elif isinstance(f, models.DecimalField):
+            convert.append((i, functools.partial(decimal, places=f.decimal_places)))
+        elif isinstance(f, models.BooleanField):
+            convert.append((i, bool))
+    return f"SELECT {cols} FROM {model._meta.db_table}", [f.attname for f in fields], convert  # noqa: S608
+
+
+def instances(model: type[models.Model], tail: str = "", params: Sequence[Any] = ()) -> list[Any]:
+    """Model instances from plain SQL (`tail` is what follows FROM <table>: WHERE, ORDER BY),
+    for small configuration tables read on every page (pipelines, stages). JSON and other
+    converted columns are not supported: use it for plain columns only."""
+    select, names, convert = _model_select(model)
+    out = []
+    for row in fetch(f"{select} {tail}", params):
+        values = list(row)
+        for i, fn in convert:
+            if values[i] is not None:
+                values[i] = fn(values[i])
+        out.append(model.from_db(connection.alias, names, values))
+    return out

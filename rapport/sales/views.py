@@ -42,6 +42,7 @@ from rapport.sales.selectors import (
     deal_list,
     forecast,
     pipeline_board,
+    pipeline_choices,
 )
 from rapport.web.charts import Series, bar_chart
 from rapport.web.editing import (
@@ -280,12 +281,13 @@ def deal_move_view(request: AuthedRequest, pk: int) -> HttpResponse:
 # --- pipeline board ---------------------------------------------------------------------
 
 
-def _pipeline_from(request: HttpRequest) -> Pipeline | None:
-    pipelines = Pipeline.objects.all()
+def _pipeline_from(request: HttpRequest, choices: list[Pipeline] | None = None) -> Pipeline | None:
+    """The pipeline the request names, else the default one, else the first."""
+    options = choices if choices is not None else pipeline_choices()
     pk = int_param(request.GET.get("pipeline"))
     if pk:
-        return pipelines.filter(pk=pk).first()
-    return pipelines.filter(is_default=True).first() or pipelines.order_by("position", "id").first()
+        return next((p for p in options if p.pk == pk), None)
+    return next((p for p in options if p.is_default), None) or (options[0] if options else None)
 
 
 def _card(user: User, deal: BoardCard, move_options: str, csrf_input: str) -> str:
@@ -323,8 +325,8 @@ def _card(user: User, deal: BoardCard, move_options: str, csrf_input: str) -> st
 
 @login_required
 def pipeline_board_view(request: AuthedRequest) -> HttpResponse:
-    pipelines = list(Pipeline.objects.all())
-    pipeline = _pipeline_from(request)
+    choices = pipeline_choices()
+    pipeline = _pipeline_from(request, choices)
     owner_id = request.user.pk if request.GET.get("owner") == "me" else None
     columns = pipeline_board(user=request.user, pipeline=pipeline, owner_id=owner_id) if pipeline else []
     stages = [c.stage for c in columns]
@@ -342,7 +344,7 @@ def pipeline_board_view(request: AuthedRequest) -> HttpResponse:
     context = {
         "nav": "pipeline",
         "pipeline": pipeline,
-        "pipelines": pipelines,
+        "pipelines": choices,
         "columns": columns,
         "stages": stages,
         "mine": owner_id is not None,

@@ -1,0 +1,63 @@
+"""The board reads its cards and totals in plain SQL (sales.selectors.pipeline_board): they
+must be what the ORM says each user may see, in the same order, with exact decimal sums."""
+
+import itertools
+from decimal import Decimal
+
+import pytest
+
+from rapport.people.actions import organisation_create
+from rapport.sales.actions import deal_create, pipeline_ensure_default
+from rapport.sales.models import Deal
+from rapport.sales.selectors import deals_visible, pipeline_board
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def board(alice, bob, carol):
+    pipeline = pipeline_ensure_default()
+    stages = list(pipeline.stages.order_by("position"))
+    org = organisation_create(actor=bob, name="Private Org", visibility="private")
+    owners = itertools.cycle([alice, bob, carol])
+    visibilities = itertools.cycle(["everyone", "team", "private"])
+    amounts = itertools.cycle(["1000.10", "250.05", "99999.99", "0.01", "1000.10", "12.34", "5000"])
+    for i in range(60):
+        deal_create(
+            actor=next(owners),
+            name=f"Deal {i}",
+            pipeline=pipeline,
+            stage=stages[i % len(stages)],
+            amount=Decimal(next(amounts)),
+            organisation=org if i % 4 == 0 else None,
+            visibility=next(visibilities),
+        )
+    return pipeline
+
+
+def test_cards_and_totals_match_what_each_user_may_see(board, alice, bob, carol, reader, admin):
+    for user in (alice, bob, carol, reader, admin):
+        for owner_id in (None, alice.pk):
+            columns = pipeline_board(user=user, pipeline=board, per_stage=3, owner_id=owner_id)
+            for column in columns:
+                qs = deals_visible(user).filter(pipeline=board, stage=column.stage)
+                if owner_id:
+                    qs = qs.filter(owner_id=owner_id)
+                expected = list(qs.order_by("-amount", "-id")[:3])
+                assert [c.pk for c in column.deals] == [d.pk for d in expected], (user, column.stage)
+                for card, deal in zip(column.deals, expected, strict=True):
+                    assert (card.amount, card.name, card.version, card.owner_name) == (
+                        deal.amount, deal.name, deal.version, str(deal.owner),
+                    )  # fmt: skip
+                    assert str(card.amount) == str(deal.amount)  # same scale: "5000.00"
+                everything = list(qs)
+                assert column.count == len(everything)
+                assert column.total == sum((d.amount for d in everything), Decimal("0"))
+                assert column.total.as_tuple().exponent == -2
+
+
+def test_private_organisation_travels_with_the_card_for_the_access_check(board, alice):
+    cards = [c for col in pipeline_board(user=alice, pipeline=board, per_stage=100) for c in col.deals]
+    with_org = [c for c in cards if c.organisation is not None]
+    assert with_org and {c.organisation.visibility for c in with_org} == {"private"}
+    assert Deal.objects.filter(organisation__isnull=False).count() == 15
