@@ -16,7 +16,7 @@ import datetime as dt
 import decimal as _decimal
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, models
 from django.utils import timezone
@@ -25,6 +25,8 @@ from rapport.accounts.models import Role, User
 from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
 from rapport.core.pagination import decode_cursor, encode_cursor
+
+M = TypeVar("M", bound=models.Model)
 
 
 def visibility_sql(user: User, alias: str) -> tuple[str, list[Any]]:
@@ -144,7 +146,8 @@ def decimal(value: Any, places: int = 2) -> _decimal.Decimal | None:
 @functools.cache
 def _model_select(model: type[models.Model]) -> tuple[str, list[str], list[tuple[int, Any]]]:
     fields = list(model._meta.concrete_fields)
-    cols = ", ".join(f"{model._meta.db_table}.{f.column}" for f in fields)
+    table = model._meta.db_table
+    cols = ", ".join(f"{table}.{f.column}" for f in fields)
     convert: list[tuple[int, Any]] = []
     for i, f in enumerate(fields):
         if isinstance(f, models.DateTimeField):
@@ -153,13 +156,20 @@ def _model_select(model: type[models.Model]) -> tuple[str, list[str], list[tuple
             convert.append((i, functools.partial(decimal, places=f.decimal_places)))
         elif isinstance(f, models.BooleanField):
             convert.append((i, bool))
-    return f"SELECT {cols} FROM {model._meta.db_table}", [f.attname for f in fields], convert  # noqa: S608
+        elif hasattr(f, "from_db_value"):  # JSON, encrypted fields: the field's own converter
+            convert.append((i, functools.partial(_from_db, f)))
+    return f"SELECT {cols} FROM {table}", [f.attname for f in fields], convert  # noqa: S608
 
 
-def instances(model: type[models.Model], tail: str = "", params: Sequence[Any] = ()) -> list[Any]:
-    """Model instances from plain SQL (`tail` is what follows FROM <table>: WHERE, ORDER BY),
-    for small configuration tables read on every page (pipelines, stages). JSON and other
-    converted columns are not supported: use it for plain columns only."""
+def _from_db(field: Any, value: Any) -> Any:
+    return field.from_db_value(value, None, connection)
+
+
+def instances(model: type[M], tail: str = "", params: Sequence[Any] = ()) -> list[M]:
+    """Whole model instances from plain SQL: `tail` is what follows `FROM <table>` (joins,
+    WHERE, ORDER BY; qualify columns with the table's name). Every concrete column is read
+    and converted as the ORM would, so the instances behave like the ORM's (saving them
+    included); related objects are not loaded — see `attach`."""
     select, names, convert = _model_select(model)
     out = []
     for row in fetch(f"{select} {tail}", params):
@@ -169,3 +179,26 @@ def instances(model: type[models.Model], tail: str = "", params: Sequence[Any] =
                 values[i] = fn(values[i])
         out.append(model.from_db(connection.alias, names, values))
     return out
+
+
+def in_model_order(model: type[models.Model], attnames: Sequence[str]) -> tuple[str, ...]:
+    """`attnames` in the order of the model's concrete fields: Model.from_db with a subset of
+    columns (a deferred instance) expects its values in that order."""
+    position = {f.attname: i for i, f in enumerate(model._meta.concrete_fields)}
+    return tuple(sorted(attnames, key=position.__getitem__))
+
+
+def attach(objs: Sequence[models.Model], field_name: str) -> None:
+    """Load the objects a foreign key `field_name` of `objs` points to, in one query, and
+    cache them on each object as select_related would."""
+    if not objs:
+        return
+    field = objs[0]._meta.get_field(field_name)
+    assert isinstance(field, models.ForeignKey)
+    ids = list({getattr(o, field.attname) for o in objs} - {None})
+    related = field.related_model
+    assert isinstance(related, type)
+    table = related._meta.db_table
+    found = {r.pk: r for r in instances(related, f"WHERE {table}.id IN ({marks(ids)})", ids)} if ids else {}
+    for o in objs:
+        field.set_cached_value(o, found.get(getattr(o, field.attname)))

@@ -54,11 +54,11 @@ from rapport.people.selectors import (
     organisations_visible,
     people_visible,
     person_detail,
+    person_page,
     person_rows,
     relationship_of,
-    relationships_of,
 )
-from rapport.sales.models import DealParticipant, Order, Product
+from rapport.sales.models import Order, Product
 from rapport.sales.selectors import deals_visible
 from rapport.web.editing import (
     RecordPages,
@@ -228,35 +228,29 @@ def _merged_redirect(
 def person_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
     user = request.user
     try:
-        person = person_detail(user=user, person_id=pk)
+        page = person_page(user=user, person_id=pk)
     except Http404:
         if (response := _merged_redirect(request, Person, pk, "person-detail")) is not None:
             return response
         raise
-    relationships = relationships_of(user=user, person=person)
-    deal_roles = [
-        p
-        for p in DealParticipant.objects.filter(person=person)
-        .select_related("deal__stage", "deal__organisation")
-        .order_by("-deal__created_at")[:50]
-        if can_see(user, p.deal)
-    ]
+    person = page.person
     context = {
         "nav": "people",
         "person": person,
         **record_page_context(request, person, person_id=person.pk),
         "org_visible": person.organisation is not None and can_see(user, person.organisation),
-        "identities": list(person.identities.all()),
-        "employments": [e for e in person.employments.all() if can_see(user, e.organisation)],
-        "relationships": relationships,
-        "deal_roles": deal_roles,
+        "tags": page.tags,
+        "identities": page.identities,
+        "employments": page.employments,
+        "relationships": page.relationships,
+        "deal_roles": page.deal_roles,
         "identity_form": IdentityForm(),
         "relationship_form": RelationshipForm(user=user),
         "employment_form": EmploymentForm(user=user, auto_id="emp_%s"),
         "address_form": AddressForm(auto_id="addr_new_%s"),
         "addresses": [
             {"address": a, "form": AddressForm(initial=_address_initial(a), auto_id=f"addr{a.pk}_%s")}
-            for a in person.addresses.all()
+            for a in page.addresses
         ],
         "custom_fields": custom_items(person.custom),
     }

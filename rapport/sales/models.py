@@ -116,7 +116,8 @@ class DealStageTotal(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["pipeline_id", "stage_id", "owner_id", "team_id", "visibility"], name="deal_stage_total_key"
+                fields=["pipeline_id", "stage_id", "owner_id", "team_id", "visibility"],
+                name="deal_stage_total_key",
             )
         ]
 

@@ -3,7 +3,7 @@
 from typing import Any, TypedDict, Unpack
 
 from rapport.accounts.models import User
-from rapport.activities.selectors import timeline
+from rapport.activities.selectors import timeline_page
 from rapport.core.access import can_see
 from rapport.core.errors import ActionError
 from rapport.core.pagination import Page
@@ -26,9 +26,9 @@ class TimelineTarget(TypedDict, total=False):
 def timeline_for(user: User, cursor: str | None, **target: Unpack[TimelineTarget]) -> Page:
     """A page of a record's timeline; a stale or mangled cursor shows the newest page."""
     try:
-        page = timeline(user=user, cursor=cursor or None, limit=20, for_page=True, **target)
+        page = timeline_page(user=user, cursor=cursor or None, limit=20, **target)
     except ActionError:
-        page = timeline(user=user, limit=20, for_page=True, **target)
+        page = timeline_page(user=user, limit=20, **target)
     for activity in page.items:
         mark_visible_links(user, activity)
     return page

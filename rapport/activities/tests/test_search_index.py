@@ -31,7 +31,9 @@ def test_search_index_follows_writes(alice, ann):
     if connection.vendor == "sqlite":  # PostgreSQL's 'simple' configuration keeps accents
         assert _subjects(alice, "zurich") == ["Call about the Zürich office"]
 
-    activity_update(actor=alice, activity=a, data={"subject": "Quarterly airship review"}, expected_version=a.version)
+    activity_update(
+        actor=alice, activity=a, data={"subject": "Quarterly airship review"}, expected_version=a.version
+    )
     assert _subjects(alice, "zeppelin") == []
     assert _subjects(alice, "airship") == ["Quarterly airship review"]
 
@@ -45,14 +47,19 @@ def test_search_index_follows_writes(alice, ann):
 
 def test_bulk_created_activities_are_found(alice, ann):
     Activity.objects.bulk_create(
-        [Activity(owner=alice, team=alice.teams.first(), kind="note", person=ann, subject=f"Import batch {i}") for i in range(3)]
+        [
+            Activity(
+                owner=alice, team=alice.teams.first(), kind="note", person=ann, subject=f"Import batch {i}"
+            )
+            for i in range(3)
+        ]
     )
     assert len(_subjects(alice, "import batch")) == 3
 
 
 def test_operators_and_punctuation_are_plain_words(alice, ann):
     activity_log(actor=alice, kind="note", person=ann, subject="NEAR the OR gate (AND more)")
-    for text in ['NEAR', 'or "gate', "(and", "*", "gate)", "-", "'"]:
+    for text in ["NEAR", 'or "gate', "(and", "*", "gate)", "-", "'"]:
         _subjects(alice, text)  # never a syntax error from the index
     assert _subjects(alice, "near or") == ["NEAR the OR gate (AND more)"]
     assert _subjects(alice, "*") == [] and _subjects(alice, "  ") == []
@@ -72,6 +79,8 @@ def test_search_keeps_visibility(alice, bob, ann):
 def test_triggers_exist_after_all_migrations():
     # A later migration that rebuilds activities_activity would drop them with the old table.
     with connection.cursor() as cur:
-        cur.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'activities_activity'")
+        cur.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'activities_activity'"
+        )
         names = {row[0] for row in cur.fetchall()}
     assert {"activities_activity_fts_ai", "activities_activity_fts_ad", "activities_activity_fts_au"} <= names

@@ -1,6 +1,7 @@
 """A record's page loads its timeline with a fixed number of queries, whatever the activities
-show (calls, tasks, deals, people): the timeline reads only TIMELINE_COLUMNS, and anything
-the template touched beyond them would cost one query per entry."""
+show (calls, tasks, deals, people): the timeline (activities.selectors.timeline_page) reads
+only the columns it shows, and anything the template touched beyond them would cost one
+query per entry. And timeline_page selects what the ORM's timeline() selects."""
 
 import datetime as dt
 
@@ -58,3 +59,46 @@ def test_timeline_query_count_does_not_grow_with_entries(alice, carol, alice_cli
         html = alice_client.get(url).content.decode()
         assert "Call 5" in html and "Task 5" in html and "Carol" in html
         assert _queries(alice_client, url) == before[url], url
+
+
+def test_timeline_page_matches_the_orm_timeline(alice, bob, carol, reader, admin):
+    from rapport.activities.selectors import timeline, timeline_page
+
+    org = organisation_create(actor=alice, name="Acme", visibility="private")
+    ann = person_create(
+        actor=alice, first_name="Ann", last_name="Lee", organisation=org, visibility="everyone"
+    )
+    deal = deal_create(actor=bob, name="Bob's deal", organisation=org, visibility="private")
+    when = timezone.now()
+    for i in range(9):
+        activity_log(
+            actor=[alice, bob, carol][i % 3],
+            kind=["note", "call", "task"][i % 3],
+            subject=f"Entry {i}",
+            person=ann,
+            deal=deal if i % 2 else None,
+            organisation=org,
+            occurred_at=when - dt.timedelta(hours=i // 2),  # ties on occurred_at: id decides
+            visibility=["everyone", "team", "private"][i % 3],
+            assignee=alice if i % 3 == 2 else None,
+            due_at=when if i % 3 == 2 else None,
+        )
+    for user in (alice, bob, carol, reader, admin):
+        for target in ({"person_id": ann.pk}, {"organisation_id": org.pk}, {"deal_id": deal.pk}):
+            cursor_orm = cursor_sql = None
+            while True:
+                orm = timeline(user=user, cursor=cursor_orm, limit=2, **target)
+                raw = timeline_page(user=user, cursor=cursor_sql, limit=2, **target)
+                assert [a.pk for a in raw.items] == [a.pk for a in orm.items], (user, target)
+                for r, o in zip(raw.items, orm.items, strict=True):
+                    assert (r.kind, r.subject, r.occurred_at, r.due_at, r.done_at) == (
+                        o.kind, o.subject, o.occurred_at, o.due_at, o.done_at,
+                    )  # fmt: skip
+                    assert (str(r.owner), str(r.person), str(r.deal or ""), str(r.assignee or "")) == (
+                        str(o.owner), str(o.person), str(o.deal or ""), str(o.assignee or ""),
+                    )  # fmt: skip
+                    assert (r.deal.visibility if r.deal else None) == (o.deal.visibility if o.deal else None)
+                assert raw.next_cursor == orm.next_cursor
+                if not orm.next_cursor:
+                    break
+                cursor_orm, cursor_sql = orm.next_cursor, raw.next_cursor

@@ -43,7 +43,9 @@ def test_text_filter_with_more_matches_than_candidates_shows_a_capped_count(alic
 
     for i in range(7):
         person_create(actor=alice, first_name="Mara", last_name=f"Zed{i}")
-    page = selectors.person_list(user=alice, filters=selectors.PersonFilters(q="mara"), limit=1)  # 4 candidates
+    page = selectors.person_list(
+        user=alice, filters=selectors.PersonFilters(q="mara"), limit=1
+    )  # 4 candidates
     assert page.total_capped is True and page.total == 4
     page = selectors.person_list(user=alice, filters=selectors.PersonFilters(q="mara"), limit=50)
     assert page.total_capped is False and page.total == 7
