@@ -23,6 +23,31 @@ WORD = re.compile(r"\w+")
 SEARCH_CANDIDATES = 500
 
 
+def matching_ids_sql(text: str, candidates: int = SEARCH_CANDIDATES) -> tuple[str, list[Any]] | None:
+    """A statement selecting the ids of the newest `candidates` activities whose subject has
+    words starting with each word of `text`, through the word index of migration 0002; None
+    when `text` has no words or the database has no such index."""
+    words = [w.lower() for w in WORD.findall(text)][:8]
+    if not words:
+        return None
+    if connection.vendor == "sqlite":
+        # Each word quoted (so AND/OR/NEAR are plain words) and marked as a prefix.
+        match = " ".join(f'"{w}"*' for w in words)
+        return (
+            "SELECT rowid FROM activities_activity_fts WHERE activities_activity_fts MATCH %s "
+            "ORDER BY rowid DESC LIMIT %s",
+            [match, candidates],
+        )
+    if connection.vendor == "postgresql":
+        query = " & ".join(f"{w}:*" for w in words)  # \w+ words cannot carry tsquery syntax
+        return (
+            "SELECT id FROM activities_activity WHERE to_tsvector('simple', subject) @@ "
+            "to_tsquery('simple', %s) ORDER BY id DESC LIMIT %s",
+            [query, candidates],
+        )
+    return None
+
+
 def activities_matching(user: User, text: str, candidates: int = SEARCH_CANDIDATES) -> QuerySet[Activity]:
     """Visible activities whose subject has words starting with each word of `text` ("mar
     call" finds "Call about the March invoice"), through the word index of migration 0002.
@@ -32,27 +57,15 @@ def activities_matching(user: User, text: str, candidates: int = SEARCH_CANDIDAT
     words = [w.lower() for w in WORD.findall(text)][:8]
     if not words:
         return Activity.objects.none()
-    if connection.vendor == "sqlite":
-        # Each word quoted (so AND/OR/NEAR are plain words) and marked as a prefix.
-        match = " ".join(f'"{w}"*' for w in words)
-        sql = (
-            "SELECT rowid FROM activities_activity_fts WHERE activities_activity_fts MATCH %s "
-            "ORDER BY rowid DESC LIMIT %s"
-        )
-        ids = RawSQL(sql, (match, candidates))  # noqa: S611 — fixed SQL, user text is a parameter
-    elif connection.vendor == "postgresql":
-        query = " & ".join(f"{w}:*" for w in words)  # \w+ words cannot carry tsquery syntax
-        sql = (
-            "SELECT id FROM activities_activity WHERE to_tsvector('simple', subject) @@ "
-            "to_tsquery('simple', %s) ORDER BY id DESC LIMIT %s"
-        )
-        ids = RawSQL(sql, (query, candidates))  # noqa: S611 — fixed SQL, user text is a parameter
-    else:  # another database: a bounded substring scan of the newest activities
+    found = matching_ids_sql(text, candidates)
+    if found is None:  # another database: a bounded substring scan of the newest activities
         recent = Activity.objects.order_by("-id").values("id")[:candidates]
         qs = activities_visible(user).filter(id__in=recent)
         for w in words:
             qs = qs.filter(subject__icontains=w)
         return qs
+    sql, params = found
+    ids = RawSQL(sql, params)  # noqa: S611 — fixed SQL, user text is a parameter
     return activities_visible(user).filter(id__in=ids)
 
 

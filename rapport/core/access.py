@@ -26,11 +26,14 @@ M = TypeVar("M", bound=models.Model)
 
 
 class AccessFields(Protocol):
-    """What the checks read: a model instance, or a light row built from values() (the board)."""
+    """What the checks read: a model instance, or a light row read in plain SQL (core.reads)."""
 
-    owner_id: int
-    team_id: int | None
-    visibility: str
+    @property
+    def owner_id(self) -> int: ...
+    @property
+    def team_id(self) -> int | None: ...
+    @property
+    def visibility(self) -> str: ...
 
 
 def visibility_q(user: User, prefix: str = "") -> Q:

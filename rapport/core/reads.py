@@ -16,7 +16,7 @@ import datetime as dt
 import decimal as _decimal
 import functools
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.db import connection, models
 from django.utils import timezone
@@ -27,6 +27,14 @@ from rapport.core.models import Visibility
 from rapport.core.pagination import decode_cursor, encode_cursor
 
 M = TypeVar("M", bound=models.Model)
+
+
+class Access(NamedTuple):
+    """A row's access columns, for access.can_see / can_edit on plain-SQL rows."""
+
+    owner_id: int
+    team_id: int | None
+    visibility: str
 
 
 def visibility_sql(user: User, alias: str) -> tuple[str, list[Any]]:
