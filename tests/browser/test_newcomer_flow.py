@@ -64,4 +64,14 @@ def test_login_quick_add_log_call_timeline_and_drag_deal(page, live_server, alic
     page.locator(f"[data-stage-id='{stages[1].pk}'] [data-deal-id='{deal.pk}']").wait_for()
     deal.refresh_from_db()
     assert deal.stage_id == stages[1].pk
+
+    # And from the keyboard: "Move…" opens a stage picker on the card.
+    page.locator(f"[data-deal-id='{deal.pk}'] .move-link").click()
+    page.locator(f"#mv-{deal.pk}").select_option(str(stages[2].pk))
+    with page.expect_response(re.compile(rf"/deals/{deal.pk}/move/")) as moved:
+        page.locator(f"[data-deal-id='{deal.pk}'] .move-form button").press("Enter")
+    assert moved.value.status == 200
+    page.locator(f"[data-stage-id='{stages[2].pk}'] [data-deal-id='{deal.pk}']").wait_for()
+    deal.refresh_from_db()
+    assert deal.stage_id == stages[2].pk
     assert page.console_errors == []

@@ -194,7 +194,8 @@ def test_reader_sees_deal_without_edit_controls_and_cannot_move(alice, reader, p
     html = client.get(f"/deals/{deal.pk}/").content.decode()
     assert f"/deals/{deal.pk}/edit/" not in html and "/move/" not in html
     board = client.get("/pipeline/").content.decode()
-    assert 'draggable="true"' not in board and "Move to…" not in board
+    assert 'draggable="true"' not in board and "move-link" not in board
+    assert client.get(f"/deals/{deal.pk}/move/").status_code == 403
     response = client.post(
         f"/deals/{deal.pk}/move/",
         {"stage": stage(pipeline, "Won").pk, "version": 1},
@@ -284,10 +285,18 @@ def test_move_with_unknown_stage_is_400(alice, alice_client, pipeline):
     assert response.status_code == 400 and response.json()["ok"] is False
 
 
-def test_keyboard_move_form_works_without_javascript(alice, alice_client, pipeline):
-    deal = deal_create(actor=alice, name="Keyboard")
+def test_keyboard_move_form_works_without_javascript(alice, alice_client, bob_client, pipeline):
+    deal = deal_create(actor=alice, name="Keyboard <b>", visibility="private")
     html = alice_client.get("/pipeline/").content.decode()
-    assert re.search(rf'<form method="post" action="/deals/{deal.pk}/move/"', html)
+    assert f'<a class="move-link small" href="/deals/{deal.pk}/move/"' in html
+    assert "Keyboard &lt;b&gt;" in html and "Keyboard <b>" not in html
+    page = alice_client.get(f"/deals/{deal.pk}/move/")
+    assert page.status_code == 200
+    picker = page.content.decode()
+    assert re.search(rf'<form method="post" action="/deals/{deal.pk}/move/"', picker)
+    assert f'value="{stage(pipeline, "Qualified").pk}"' in picker
+    assert f'<option value="{stage(pipeline, "Lead").pk}"' not in picker  # where it is now
+    assert bob_client.get(f"/deals/{deal.pk}/move/").status_code == 404  # private to Alice
     response = alice_client.post(
         f"/deals/{deal.pk}/move/", {"stage": stage(pipeline, "Qualified").pk, "version": 1}
     )

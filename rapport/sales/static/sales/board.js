@@ -1,8 +1,8 @@
 // Pipeline board: drag a card to another column to change the deal's stage.
 // POSTs form-encoded `stage` + `version` to /deals/<id>/move/ with the CSRF token from the
 // `csrftoken` cookie. The card moves at once and goes back if the server says no (conflict,
-// no right to edit, network failure), with a message saying why. Without JS each card's
-// "Move to…" form does the same job.
+// no right to edit, network failure), with a message saying why. Each card's "Move…" link
+// opens a stage picker on the card (keyboard users); without JS it leads to the move page.
 "use strict";
 
 (function () {
@@ -61,8 +61,6 @@
       .then(function (res) {
         if (!res.ok) throw new Error(res.data.detail || "The move was not saved.");
         card.setAttribute("data-version", res.data.version);
-        var hidden = card.querySelector("input[name=version]");
-        if (hidden) hidden.value = res.data.version;
         say("Moved “" + (card.querySelector("a") || card).textContent.trim() + "”.", "success");
       })
       .catch(function (err) {
@@ -101,5 +99,54 @@
     e.preventDefault();
     column.classList.remove("drop-target");
     move(dragged, column);
+  });
+
+  // "Move…" on a card: a stage picker built from the board's own columns, in place.
+  function closePicker(card) {
+    var open = card.querySelector(".move-form");
+    if (open) open.remove();
+  }
+  board.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest(".move-link");
+    if (!link) return;
+    e.preventDefault();
+    var card = link.closest(".card");
+    if (card.querySelector(".move-form")) { closePicker(card); return; }
+    var here = card.closest("[data-stage-id]");
+    var id = "mv-" + card.getAttribute("data-deal-id");
+    var form = document.createElement("form");
+    form.className = "move-form";
+    var label = document.createElement("label");
+    label.className = "visually-hidden";
+    label.htmlFor = id;
+    label.textContent = "Move to";
+    var select = document.createElement("select");
+    select.id = id;
+    select.className = "small";
+    board.querySelectorAll("[data-stage-id]").forEach(function (column) {
+      if (column === here) return;
+      var option = document.createElement("option");
+      option.value = column.getAttribute("data-stage-id");
+      var name = column.querySelector("h2 span");
+      option.textContent = name ? name.textContent : option.value;  // text, never HTML
+      select.appendChild(option);
+    });
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.className = "btn btn-small";
+    button.textContent = "Move";
+    form.append(label, select, button);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var target = board.querySelector("[data-stage-id='" + select.value + "']");
+      closePicker(card);
+      if (target) move(card, target);
+      card.focus();
+    });
+    form.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape") { closePicker(card); link.focus(); }
+    });
+    card.appendChild(form);
+    select.focus();
   });
 })();
