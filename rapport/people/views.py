@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
@@ -244,10 +245,12 @@ def person_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
         "employments": page.employments,
         "relationships": page.relationships,
         "deal_roles": page.deal_roles,
-        "identity_form": IdentityForm(),
-        "relationship_form": RelationshipForm(user=user),
-        "employment_form": EmploymentForm(user=user, auto_id="emp_%s"),
-        "address_form": AddressForm(auto_id="addr_new_%s"),
+        # The blank add-forms are only read inside cached template fragments: built lazily,
+        # they cost nothing while the fragments are cached.
+        "identity_form": SimpleLazyObject(IdentityForm),
+        "relationship_form": SimpleLazyObject(lambda: RelationshipForm(user=user)),
+        "employment_form": SimpleLazyObject(lambda: EmploymentForm(user=user, auto_id="emp_%s")),
+        "address_form": SimpleLazyObject(lambda: AddressForm(auto_id="addr_new_%s")),
         "addresses": [
             {"address": a, "form": AddressForm(initial=_address_initial(a), auto_id=f"addr{a.pk}_%s")}
             for a in page.addresses
