@@ -146,13 +146,12 @@ def timeline_page(
     cursor: str | None = None,
     limit: int = 20,
 ) -> Page[Activity]:
-    """The timeline on a record's page: the rows, order and cursors of `timeline(for_page=True)`
-    (tests compare the two), read in plain SQL — compiling the ORM query with its five joins
-    was the costliest part of a person's page."""
-    select, own, related = _timeline_select()
-    limit = max(1, min(int(limit), 200))
-    vis, params = reads.visibility_sql(user, "a")
-    where = [vis]
+    """The timeline on a record's page (or, with no record named, everything the user may
+    see): the rows, order and cursors of `timeline()` (tests compare the two), read in plain
+    SQL — compiling the ORM query with its five joins was the costliest part of a person's
+    page."""
+    where: list[str] = []
+    params: list[Any] = []
     for column, value in (
         ("person_id", person_id),
         ("organisation_id", organisation_id),
@@ -165,15 +164,41 @@ def timeline_page(
     if after:
         where.append(after)
         params += after_params
+    limit = max(1, min(int(limit), 200))
+    rows = _activity_rows(user, where, params, _TL_ORDER, limit + 1)
+    items = rows[:limit]
+    return Page(
+        items=items, next_cursor=reads.next_cursor(items[-1], _TL_ORDER) if len(rows) > limit else None
+    )
+
+
+def open_task_rows(*, user: User, limit: int = 20) -> list[Activity]:
+    """open_tasks in plain SQL, for the home page: the user's open tasks, soonest due first."""
+    return _activity_rows(
+        user,
+        ["a.kind = %s", "a.assignee_id = %s", "a.done_at IS NULL"],
+        [ActivityKind.TASK.value, user.pk],
+        ["due_at", "id"],
+        limit,
+    )
+
+
+def _activity_rows(
+    user: User, where: list[str], params: list[Any], order: list[str], limit: int
+) -> list[Activity]:
+    """Visible activities matching `where`, as deferred instances with their owner, person,
+    deal, organisation and assignee attached (see _timeline_select)."""
+    select, own, related = _timeline_select()
+    vis, vis_params = reads.visibility_sql(user, "a")
     rows = reads.fetch(
-        f"{select} WHERE {' AND '.join(where)} ORDER BY {reads.order_sql(_TL_ORDER, 'a')} LIMIT %s",  # noqa: S608
-        [*params, limit + 1],
+        f"{select} WHERE {' AND '.join([vis, *where])} ORDER BY {reads.order_sql(order, 'a')} LIMIT %s",  # noqa: S608
+        [*vis_params, *params, limit],
     )
     alias = connection.alias
     items = []
     n = len(own)
     dates = [own.index(c) for c in ("occurred_at", "due_at", "done_at")]
-    for row in rows[:limit]:
+    for row in rows:
         values = list(row[:n])
         for i in dates:
             values[i] = reads.aware(values[i])
@@ -185,9 +210,7 @@ def timeline_page(
             obj = model.from_db(alias, cols, list(part)) if part[cols.index("id")] is not None else None
             Activity._meta.get_field(attr).set_cached_value(activity, obj)  # type: ignore[union-attr]
         items.append(activity)
-    return Page(
-        items=items, next_cursor=reads.next_cursor(items[-1], _TL_ORDER) if len(rows) > limit else None
-    )
+    return items
 
 
 def activity_detail(*, user: User, activity_id: Any) -> Activity:
