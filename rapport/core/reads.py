@@ -151,6 +151,15 @@ def decimal(value: Any, places: int = 2) -> _decimal.Decimal | None:
     return _decimal.Decimal(value).quantize(_decimal.Decimal(1).scaleb(-places))
 
 
+def decimal_sum(value: Any) -> _decimal.Decimal:
+    """A SUM() as a Decimal, not rounded yet (SQLite sums decimal columns as floats)."""
+    if value is None:
+        return _decimal.Decimal("0")
+    if isinstance(value, float):
+        return _FLOAT_CONTEXT.create_decimal_from_float(value)
+    return _decimal.Decimal(value)
+
+
 @functools.cache
 def _model_select(model: type[models.Model]) -> tuple[str, list[str], list[tuple[int, Any]]]:
     fields = list(model._meta.concrete_fields)

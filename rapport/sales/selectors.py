@@ -7,8 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import DecimalField, ExpressionWrapper, F, QuerySet, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import QuerySet
 
 from rapport.accounts.models import User
 from rapport.core import reads
@@ -186,6 +185,12 @@ def pipeline_choices() -> list[Pipeline]:
     return reads.instances(Pipeline, "ORDER BY position, id")
 
 
+def _month(day: Any) -> dt.date:
+    if isinstance(day, str):  # SQLite hands back a date column's text in GROUP BY results
+        day = dt.date.fromisoformat(day[:10])
+    return dt.date(day.year, day.month, 1)
+
+
 @dataclass
 class Forecast:
     months: list[dt.date]
@@ -207,48 +212,43 @@ def forecast(*, user: User, start: dt.date, months: int = 6, pipeline: Pipeline 
         if m == 13:
             y, m = y + 1, 1
     end = dt.date(y, m, 1)
-    qs = deals_visible(user).filter(expected_close__gte=month_list[0], expected_close__lt=end)
+    # Grouped by day in SQL and into months here: TruncMonth is a Python function called on
+    # every row on SQLite (250 ms at 100,000 deals); days are at most a few hundred per owner.
+    vis, vis_params = reads.visibility_sql(user, "d")
+    where = f"{vis} AND d.status = %s AND d.expected_close >= %s AND d.expected_close < %s"
+    extra: list[Any] = []
     if pipeline:
-        qs = qs.filter(pipeline=pipeline)
-    weighted = ExpressionWrapper(
-        F("amount") * F("stage__probability") / 100,
-        output_field=DecimalField(max_digits=16, decimal_places=2),
-    )
-    rows = (
-        qs.filter(status=DealStatus.OPEN)
-        .annotate(month=TruncMonth("expected_close"))
-        .values("owner_id", "month")
-        .annotate(w=Sum(weighted), u=Sum("amount"))
-        .order_by()
-    )
+        where += " AND d.pipeline_id = %s"
+        extra.append(pipeline.pk)
+
+    def by_day(status: str, select: str, group: str) -> list[tuple[Any, ...]]:
+        return reads.fetch(
+            f"SELECT {select} FROM sales_deal d INNER JOIN sales_stage s ON s.id = d.stage_id "  # noqa: S608
+            f"WHERE {where} GROUP BY {group}",
+            [*vis_params, status, month_list[0], end, *extra],
+        )
+
+    raw_weighted: dict[int, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    unweighted: dict[dt.date, Decimal] = defaultdict(Decimal)
+    for owner_id, day, w, u in by_day(
+        DealStatus.OPEN, "d.owner_id, d.expected_close, SUM(d.amount * s.probability), SUM(d.amount)",
+        "d.owner_id, d.expected_close",
+    ):  # fmt: skip
+        month = _month(day)
+        raw_weighted[owner_id][month] += reads.decimal_sum(w) / 100
+        unweighted[month] += reads.decimal_sum(u)
     per_owner: dict[int, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     totals: dict[dt.date, Decimal] = defaultdict(Decimal)
-    unweighted: dict[dt.date, Decimal] = defaultdict(Decimal)
-    for row in rows:
-        month = (
-            row["month"]
-            if isinstance(row["month"], dt.date)
-            else dt.date.fromisoformat(str(row["month"])[:10])
-        )
-        month = dt.date(month.year, month.month, 1)
-        w = Decimal(row["w"] or 0).quantize(Decimal("0.01"))
-        per_owner[row["owner_id"]][month] += w
-        totals[month] += w
-        unweighted[month] += Decimal(row["u"] or 0)
+    for owner_id, months_of in raw_weighted.items():
+        for month, w in months_of.items():
+            w = w.quantize(Decimal("0.01"))
+            per_owner[owner_id][month] = w
+            totals[month] += w
+    unweighted = defaultdict(Decimal, {m: v.quantize(Decimal("0.01")) for m, v in unweighted.items()})
     won: dict[dt.date, Decimal] = defaultdict(Decimal)
-    for won_row in (
-        qs.filter(status=DealStatus.WON)
-        .annotate(month=TruncMonth("expected_close"))
-        .values("month")
-        .annotate(s=Sum("amount"))
-        .order_by()
-    ):
-        month = (
-            won_row["month"]
-            if isinstance(won_row["month"], dt.date)
-            else dt.date.fromisoformat(str(won_row["month"])[:10])
-        )
-        won[dt.date(month.year, month.month, 1)] += Decimal(won_row["s"] or 0)
+    for day, amount in by_day(DealStatus.WON, "d.expected_close, SUM(d.amount)", "d.expected_close"):
+        won[_month(day)] += reads.decimal_sum(amount)
+    won = defaultdict(Decimal, {m: v.quantize(Decimal("0.01")) for m, v in won.items()})
     users = {u.pk: u for u in User.objects.filter(pk__in=per_owner)}
     owners: list[dict[str, Any]] = [
         {

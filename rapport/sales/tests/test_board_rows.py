@@ -61,3 +61,32 @@ def test_private_organisation_travels_with_the_card_for_the_access_check(board, 
     with_org = [c for c in cards if c.organisation is not None]
     assert with_org and {c.organisation.visibility for c in with_org} == {"private"}
     assert Deal.objects.filter(organisation__isnull=False).count() == 15
+
+
+def test_forecast_matches_a_sum_over_the_visible_deals(board, alice, bob, carol, reader, admin):
+    """The forecast groups by day in SQL and by month in Python: every owner's months must be
+    the per-deal weighted sums over what each user may see, to the cent."""
+    import datetime as dt
+    from collections import defaultdict
+
+    from rapport.sales.actions import deal_update
+    from rapport.sales.selectors import forecast
+
+    start = dt.date(2026, 1, 1)
+    for i, deal in enumerate(Deal.objects.order_by("id")):
+        deal_update(
+            actor=deal.owner, deal=deal, data={"expected_close": start + dt.timedelta(days=(i * 11) % 200)}
+        )
+    for user in (alice, bob, carol, reader, admin):
+        result = forecast(user=user, start=start, months=6)
+        expected: dict = defaultdict(lambda: defaultdict(Decimal))
+        for deal in deals_visible(user).filter(status="open").select_related("stage"):
+            if deal.expected_close and deal.expected_close < dt.date(2026, 7, 1):
+                month = deal.expected_close.replace(day=1)
+                expected[deal.owner_id][month] += deal.amount * deal.stage.probability / 100
+        got = {o["owner"].pk: o["by_month"] for o in result.owners}
+        assert got == {
+            owner: {m: v.quantize(Decimal("0.01")) for m, v in months.items()}
+            for owner, months in expected.items()
+        }, user
+        assert result.grand_total == sum((sum(m.values()) for m in got.values()), Decimal("0"))
