@@ -50,7 +50,12 @@ class Organisation(OwnedRecord):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["name_key", "id"], name="org_sort")]
+        indexes = [
+            models.Index(fields=["name_key", "id"], name="org_sort"),
+            # Subsidiaries in name order: with only the parent's own index, SQLite preferred
+            # walking every organisation by name and testing the parent (25 ms at 50,000).
+            models.Index(fields=["parent", "name_key", "id"], name="org_parent_sort"),
+        ]
 
     def save(self, *args, **kwargs):
         self.refresh_keys()
