@@ -102,6 +102,8 @@ def _cursor_type(column: str) -> type | tuple[type, ...]:
         return int
     if column.endswith("_at"):
         return dt.datetime
+    if column == "amount":
+        return _decimal.Decimal
     return str
 
 

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -39,8 +40,9 @@ from rapport.sales.selectors import (
     BoardCard,
     BoardColumn,
     DealFilters,
+    DealRow,
     deal_detail,
-    deal_list,
+    deal_rows,
     forecast,
     pipeline_board,
     pipeline_choices,
@@ -89,18 +91,48 @@ def deal_list_view(request: AuthedRequest) -> HttpResponse:
     )
     page, context, status = list_page(
         request,
-        lambda cursor: deal_list(user=request.user, filters=filters, cursor=cursor, limit=50),
+        lambda cursor: deal_rows(user=request.user, filters=filters, cursor=cursor, limit=50),
         nav="deals",
         filters=filters,
         sorts=DEAL_SORTS,
     )
-    for deal in page.items:
-        deal.org_visible = _org_visible(request.user, deal)  # type: ignore[attr-defined]
+    user = concrete_user(request)
+    context["rows_html"] = mark_safe(  # noqa: S308 — every value is escaped in _deal_row
+        "".join(_deal_row(user, d) for d in page.items)
+    )
     if filters.organisation:
         context["filter_org"] = organisations_visible(request.user).filter(pk=filters.organisation).first()
     context["statuses"] = DealStatus.choices
-    context["pipelines"] = list(Pipeline.objects.prefetch_related("stages"))
+    context["pipelines"] = pipeline_choices(with_stages=True)
     return render(request, "sales/deal_list.html", context, status=status)
+
+
+def _deal_row(user: User, d: DealRow) -> str:
+    """One row of the deals list, built in Python with every value escaped, like the people
+    list's rows (50 rows through the template engine cost as much as the query)."""
+    org = d.organisation
+    org_cell = (
+        f'<a href="/organisations/{d.organisation_id}/">{_e(org.name)}</a>'
+        if org is not None and can_see(user, org)
+        else ""
+    )
+    badge = (
+        f' <span class="badge badge-{_e(d.status)}">{_e(STATUS_LABELS.get(d.status, d.status))}</span>'
+        if d.status != "open"
+        else ""
+    )
+    close = (
+        _e(date_format(d.expected_close)) if d.expected_close is not None else ""
+    )  # as the template showed it
+    return (
+        f'<tr data-deal-id="{d.pk}"><td><a href="/deals/{d.pk}/" dir="auto">{_e(d.name)}</a></td>'
+        f"<td>{org_cell}</td><td>{_e(d.stage_name)}{badge}</td>"
+        f'<td class="right nowrap">{d.amount:,.2f} {_e(d.currency)}</td>'
+        f'<td class="nowrap">{close}</td><td>{_e(d.owner)}</td></tr>'
+    )
+
+
+STATUS_LABELS = dict(DealStatus.choices)
 
 
 @login_required

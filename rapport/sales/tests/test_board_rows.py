@@ -90,3 +90,37 @@ def test_forecast_matches_a_sum_over_the_visible_deals(board, alice, bob, carol,
             for owner, months in expected.items()
         }, user
         assert result.grand_total == sum((sum(m.values()) for m in got.values()), Decimal("0"))
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"sort": "name"},
+        {"sort": "created"},
+        {"sort": "-amount"},
+        {"sort": "amount"},
+        {"q": "deal 1"},
+        {"status": "open", "sort": "-amount"},
+    ],
+    ids=str,
+)
+def test_deal_rows_match_deal_list_page_by_page(board, alice, bob, carol, reader, admin, filters):
+    from rapport.sales.selectors import DealFilters, deal_list, deal_rows
+
+    f = DealFilters(**filters)
+    for user in (alice, bob, carol, reader, admin):
+        cursor_orm = cursor_sql = None
+        while True:
+            orm = deal_list(user=user, filters=f, cursor=cursor_orm, limit=7)
+            raw = deal_rows(user=user, filters=f, cursor=cursor_sql, limit=7)
+            assert [d.pk for d in raw.items] == [d.pk for d in orm.items], (user, filters)
+            assert (raw.total, raw.total_capped) == (orm.total, orm.total_capped)
+            for r, o in zip(raw.items, orm.items, strict=True):
+                assert (r.name, r.amount, r.status, r.stage_name, r.owner, r.expected_close) == (
+                    o.name, o.amount, o.status, o.stage.name, str(o.owner), o.expected_close,
+                )  # fmt: skip
+            assert raw.next_cursor == orm.next_cursor
+            if not orm.next_cursor:
+                break
+            cursor_orm, cursor_sql = orm.next_cursor, raw.next_cursor
