@@ -74,6 +74,14 @@ class Activity(OwnedRecord):
             models.Index(fields=["deal", "-occurred_at"], name="activity_deal_tl"),
             models.Index(fields=["assignee", "done_at", "due_at"], name="activity_tasks"),
             models.Index(fields=["-occurred_at", "-id"], name="activity_recent"),
+            # The open-tasks list: few rows among millions of activities. Walking the recent
+            # index to find them took 300 ms at 1M activities. Queries must name the same
+            # condition with literals (see selectors.activity_rows) for SQLite to use it.
+            models.Index(
+                fields=["-occurred_at", "-id"],
+                condition=models.Q(kind="task", done_at__isnull=True),
+                name="activity_open_tasks",
+            ),
         ]
         verbose_name_plural = "activities"
 

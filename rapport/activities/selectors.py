@@ -128,7 +128,7 @@ def _timeline_select() -> tuple[str, tuple[str, ...], tuple[tuple[str, type[Mode
     select = (
         "SELECT "
         + ", ".join([f"a.{c}" for c in own] + [f"{al}.{c}" for _, _, al, cols in related for c in cols])
-        + " FROM activities_activity a "
+        + " FROM activities_activity a{index} "
         + " ".join(
             f"{'INNER' if attr == 'owner' else 'LEFT OUTER'} JOIN {model._meta.db_table} {al} ON {al}.id = a.{attr}_id"
             for attr, model, al, _ in related
@@ -172,6 +172,42 @@ def timeline_page(
     )
 
 
+def activity_rows(
+    *,
+    user: User,
+    kind: str = "",
+    owner_id: int | None = None,
+    open_tasks: bool = False,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Activity]:
+    """The activities list: visible activities newest first, optionally of one kind, one
+    owner's, or only open tasks — read in plain SQL like timeline_page."""
+    where: list[str] = []
+    params: list[Any] = []
+    if kind in ActivityKind.values:
+        where.append("a.kind = %s")
+        params.append(kind)
+    if owner_id is not None:
+        where.append("a.owner_id = %s")
+        params.append(owner_id)
+    if open_tasks:
+        # Literals, as the partial index activity_open_tasks states them (SQLite uses a
+        # partial index only when the query repeats its condition; bound values do not).
+        where += ["a.kind = 'task'", "a.done_at IS NULL"]
+    after, after_params = reads.keyset_sql(_TL_ORDER, "a", cursor)
+    if after:
+        where.append(after)
+        params += after_params
+    limit = max(1, min(int(limit), 200))
+    index = reads.indexed_by("activity_open_tasks") if open_tasks else ""
+    rows = _activity_rows(user, where, params, _TL_ORDER, limit + 1, index)
+    items = rows[:limit]
+    return Page(
+        items=items, next_cursor=reads.next_cursor(items[-1], _TL_ORDER) if len(rows) > limit else None
+    )
+
+
 def open_task_rows(*, user: User, limit: int = 20) -> list[Activity]:
     """open_tasks in plain SQL, for the home page: the user's open tasks, soonest due first."""
     return _activity_rows(
@@ -184,11 +220,13 @@ def open_task_rows(*, user: User, limit: int = 20) -> list[Activity]:
 
 
 def _activity_rows(
-    user: User, where: list[str], params: list[Any], order: list[str], limit: int
+    user: User, where: list[str], params: list[Any], order: list[str], limit: int, index: str = ""
 ) -> list[Activity]:
     """Visible activities matching `where`, as deferred instances with their owner, person,
-    deal, organisation and assignee attached (see _timeline_select)."""
+    deal, organisation and assignee attached (see _timeline_select); `index`: see
+    reads.indexed_by."""
     select, own, related = _timeline_select()
+    select = select.replace("{index}", index)
     vis, vis_params = reads.visibility_sql(user, "a")
     rows = reads.fetch(
         f"{select} WHERE {' AND '.join([vis, *where])} ORDER BY {reads.order_sql(order, 'a')} LIMIT %s",  # noqa: S608

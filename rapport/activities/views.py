@@ -10,12 +10,12 @@ from django.views.decorators.http import require_POST
 from rapport.activities import actions
 from rapport.activities.forms import ActivityEditForm, ActivityForm, target_initial
 from rapport.activities.models import Activity, ActivityKind
-from rapport.activities.selectors import activities_visible, activity_detail
+from rapport.activities.selectors import activity_detail, activity_rows
 from rapport.audit.actions import history_for
 from rapport.core.access import can_edit
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
-from rapport.core.pagination import Page, keyset_page
+from rapport.core.pagination import Page
 from rapport.web.editing import RecordPages, delete_page, edit_page, require_editable, require_writer
 from rapport.web.forms import act_on_form, safe_next
 from rapport.web.timeline import mark_visible_links
@@ -36,17 +36,16 @@ def activity_list_view(request: AuthedRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
     mine = request.GET.get("mine") == "1"
     open_tasks = request.GET.get("open") == "1"
-    qs = activities_visible(user)
-    if kind in ActivityKind.values:
-        qs = qs.filter(kind=kind)
-    if mine:
-        qs = qs.filter(owner=user)
-    if open_tasks:
-        qs = qs.filter(kind=ActivityKind.TASK, done_at__isnull=True)
-    qs = qs.select_related("owner", "person", "organisation", "deal", "assignee")
     error = None
     try:
-        page = keyset_page(qs, ["-occurred_at", "-id"], request.GET.get("cursor") or None, 50)
+        page = activity_rows(
+            user=user,
+            kind=kind,
+            owner_id=user.pk if mine else None,
+            open_tasks=open_tasks,
+            cursor=request.GET.get("cursor") or None,
+            limit=50,
+        )
     except ActionError as exc:
         error, page = exc.message, Page(items=[], next_cursor=None)
     for a in page.items:

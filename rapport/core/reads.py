@@ -59,6 +59,13 @@ def visibility_sql(user: User, alias: str) -> tuple[str, list[Any]]:
     return f"({sql})", params
 
 
+def indexed_by(name: str) -> str:
+    """An INDEXED BY clause on SQLite, nothing elsewhere. For a partial index the planner
+    cannot cost (SQLite keeps one row count per index, so a small "open tasks" or "to review"
+    subset looks like the whole table); PostgreSQL's statistics see it."""
+    return f" INDEXED BY {name}" if connection.vendor == "sqlite" else ""
+
+
 def fetch(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -114,6 +114,12 @@ class Person(OwnedRecord):
             models.Index(fields=["owner", "sort_key", "id"], name="person_owner_sort"),
             models.Index(fields=["is_vip", "sort_key", "id"], name="person_vip_sort"),
             models.Index(fields=["needs_review", "sort_key", "id"], name="person_review_sort"),
+            # The review queue (people created automatically, maybe duplicates) is usually a
+            # small part of everyone; with only the index above SQLite could not tell and
+            # counted it by scanning all people (120 ms at 1M). Queries name the bare column.
+            models.Index(
+                fields=["sort_key", "id"], condition=models.Q(needs_review=True), name="person_review_queue"
+            ),
         ]
 
     def save(self, *args, **kwargs):

@@ -102,3 +102,49 @@ def test_timeline_page_matches_the_orm_timeline(alice, bob, carol, reader, admin
                 if not orm.next_cursor:
                     break
                 cursor_orm, cursor_sql = orm.next_cursor, raw.next_cursor
+
+
+@pytest.mark.parametrize("filters", [{}, {"kind": "call"}, {"open_tasks": True}, {"mine": True}], ids=str)
+def test_activity_list_rows_match_the_orm(alice, bob, carol, reader, admin, filters):
+    from rapport.activities.models import Activity
+    from rapport.activities.selectors import activities_visible, activity_rows
+    from rapport.core.pagination import keyset_page
+
+    ann = person_create(actor=alice, first_name="Ann", last_name="Lee", visibility="everyone")
+    when = timezone.now()
+    for i in range(10):
+        activity_log(
+            actor=[alice, bob, carol][i % 3],
+            kind=["note", "call", "task"][i % 3],
+            subject=f"Entry {i}",
+            person=ann,
+            occurred_at=when - dt.timedelta(hours=i // 2),
+            visibility=["everyone", "team", "private"][i % 3],
+            assignee=alice if i % 3 == 2 else None,
+        )
+    first_task = Activity.objects.filter(kind="task").order_by("id").first()
+    Activity.objects.filter(pk=first_task.pk).update(done_at=when)  # one task done
+    for user in (alice, bob, carol, reader, admin):
+        qs = activities_visible(user)
+        if filters.get("kind"):
+            qs = qs.filter(kind=filters["kind"])
+        if filters.get("mine"):
+            qs = qs.filter(owner=user)
+        if filters.get("open_tasks"):
+            qs = qs.filter(kind="task", done_at__isnull=True)
+        cursor_orm = cursor_sql = None
+        while True:
+            orm = keyset_page(qs, ["-occurred_at", "-id"], cursor_orm, 3)
+            raw = activity_rows(
+                user=user,
+                kind=filters.get("kind", ""),
+                owner_id=user.pk if filters.get("mine") else None,
+                open_tasks=filters.get("open_tasks", False),
+                cursor=cursor_sql,
+                limit=3,
+            )
+            assert [a.pk for a in raw.items] == [a.pk for a in orm.items], (user, filters)
+            assert raw.next_cursor == orm.next_cursor
+            if not orm.next_cursor:
+                break
+            cursor_orm, cursor_sql = orm.next_cursor, raw.next_cursor
