@@ -1,12 +1,19 @@
 """Web screens for activities: the list, logging (also the inline box on every timeline),
 detail, edit and ticking tasks off."""
 
+from html import escape as _e
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
+from rapport.accounts.models import User
 from rapport.activities import actions
 from rapport.activities.forms import ActivityEditForm, ActivityForm, target_initial
 from rapport.activities.models import Activity, ActivityKind
@@ -14,7 +21,7 @@ from rapport.activities.selectors import activity_detail, activity_rows
 from rapport.audit.actions import history_for
 from rapport.core.access import can_edit
 from rapport.core.errors import ActionError
-from rapport.core.http import AuthedRequest
+from rapport.core.http import AuthedRequest, concrete_user
 from rapport.core.pagination import Page
 from rapport.web.editing import RecordPages, delete_page, edit_page, require_editable, require_writer
 from rapport.web.forms import act_on_form, safe_next
@@ -48,11 +55,13 @@ def activity_list_view(request: AuthedRequest) -> HttpResponse:
         )
     except ActionError as exc:
         error, page = exc.message, Page(items=[], next_cursor=None)
-    for a in page.items:
-        mark_visible_links(user, a)
+    concrete = concrete_user(request)
     context = {
         "nav": "activities",
         "page": page,
+        "rows_html": mark_safe(  # noqa: S308 — every value is escaped in _activity_row
+            "".join(_activity_row(concrete, a) for a in page.items)
+        ),
         "kinds": ActivityKind.choices,
         "kind": kind,
         "mine": mine,
@@ -61,6 +70,38 @@ def activity_list_view(request: AuthedRequest) -> HttpResponse:
         "is_first_page": not request.GET.get("cursor"),
     }
     return render(request, "activities/activity_list.html", context, status=400 if error else 200)
+
+
+KIND_LABELS = dict(ActivityKind.choices)
+
+
+def _activity_row(user: User, a: Activity) -> str:
+    """One row of the activities list, built in Python with every value escaped (as the
+    people and deals lists): 50 rows of dates, links and badges through the template engine
+    were two thirds of the page's CPU."""
+    mark_visible_links(user, a)
+    when = timezone.localtime(a.occurred_at)
+    label = KIND_LABELS.get(a.kind, a.kind)
+    title = Truncator(a.subject or a.body or label).chars(100)
+    about = []
+    if a.person_id and a.person_visible:  # type: ignore[attr-defined]
+        about.append(f'<a href="/people/{a.person_id}/">{_e(str(a.person))}</a>')
+    if a.deal_id and a.deal_visible:  # type: ignore[attr-defined]
+        about.append(f'<a href="/deals/{a.deal_id}/">{_e(str(a.deal))}</a>')
+    if a.organisation_id and a.organisation_visible and not a.person_visible:  # type: ignore[attr-defined]
+        about.append(f'<a href="/organisations/{a.organisation_id}/">{_e(str(a.organisation))}</a>')
+    status = ""
+    if a.kind == ActivityKind.TASK:
+        if a.done_at:
+            status = '<span class="badge badge-won">done</span>'
+        else:
+            due = f' <span class="small">due {_e(str(naturaltime(a.due_at)))}</span>' if a.due_at else ""
+            status = f'<span class="badge">open</span>{due}'
+    return (
+        f'<tr><td class="nowrap"><time datetime="{when.isoformat()}">{when:%Y-%m-%d %H:%M}</time></td>'
+        f'<td>{_e(label)}</td><td><a href="/activities/{a.pk}/" dir="auto">{_e(title)}</a></td>'
+        f"<td>{' '.join(about)}</td><td>{_e(str(a.owner))}</td><td>{status}</td></tr>"
+    )
 
 
 @login_required

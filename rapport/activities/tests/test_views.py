@@ -181,3 +181,17 @@ def test_delete_activity(alice, alice_client, person):
     assert alice_client.get(f"/activities/{note.pk}/delete/").status_code == 200
     alice_client.post(f"/activities/{note.pk}/delete/")
     assert not Activity.objects.filter(pk=note.pk).exists()
+
+
+def test_activity_list_rows_escape_values_and_hide_private_names(alice, bob, bob_client):
+    from rapport.people.actions import person_create
+
+    secret = person_create(actor=alice, first_name="Secret", last_name="Client", visibility="private")
+    public = person_create(actor=alice, first_name="Open", last_name="<b>Person</b>", visibility="everyone")
+    activity_log(actor=alice, kind="note", subject="<script>x</script>", person=secret, visibility="everyone")
+    activity_log(actor=alice, kind="call", subject="", body="b" * 300, person=public, visibility="everyone")
+    html = bob_client.get("/activities/").content.decode()
+    assert "&lt;script&gt;x&lt;/script&gt;" in html and "<script>x" not in html
+    assert "Secret" not in html
+    assert "Open &lt;b&gt;Person&lt;/b&gt;" in html
+    assert "b" * 99 + "…" in html and "b" * 101 not in html  # the body stands in for a subject, cut at 100
