@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from rapport.accounts.models import User
-from rapport.core.access import can_see, visible
+from rapport.core.access import can_edit, can_see, visible
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest, concrete_user, int_param
 from rapport.people import actions
@@ -49,18 +49,16 @@ from rapport.people.selectors import (
     OrgFilters,
     PersonFilters,
     PersonRow,
-    attach_primary_identities,
     organisation_detail,
     organisation_list,
     organisations_visible,
-    people_visible,
     person_detail,
     person_page,
     person_rows,
     relationship_of,
 )
 from rapport.sales.models import Order, Product
-from rapport.sales.selectors import deals_visible
+from rapport.sales.selectors import DealFilters, DealRow, deal_rows
 from rapport.web.editing import (
     RecordPages,
     act_on_post,
@@ -545,18 +543,13 @@ def organisation_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
         if (response := _merged_redirect(request, Organisation, pk, "organisation-detail")) is not None:
             return response
         raise
-    people = list(
-        people_visible(user).filter(organisation=org).select_related("owner").order_by("sort_key", "id")[:51]
+    # The same plain-SQL rows as the people and deals lists (see person_rows, deal_rows).
+    people_page = person_rows(
+        user=user, filters=PersonFilters(organisation=org.pk), limit=50, with_total=False
     )
-    more_people = len(people) > 50
-    people = people[:50]
-    attach_primary_identities(people)
-    deals = list(
-        deals_visible(user)
-        .filter(organisation=org)
-        .select_related("stage", "owner")
-        .order_by("-created_at", "-id")[:50]
-    )
+    deals = deal_rows(
+        user=user, filters=DealFilters(organisation=org.pk, sort="-created"), limit=50, with_total=False
+    ).items
     from rapport.sales.forms import OrderForm
 
     context = {
@@ -564,14 +557,36 @@ def organisation_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
         "org": org,
         **record_page_context(request, org, organisation_id=org.pk),
         "subsidiaries": list(organisations_visible(user).filter(parent=org).order_by("name_key", "id")[:50]),
-        "people": people,
-        "more_people": more_people,
+        "people": people_page.items,
+        "people_html": mark_safe("".join(_org_person_row(p) for p in people_page.items)),  # noqa: S308
+        "deals_html": mark_safe("".join(_org_deal_row(d) for d in deals)),  # noqa: S308
+        "more_people": people_page.next_cursor is not None,
         "deals": deals,
         "orders": list(Order.objects.filter(organisation=org).select_related("product", "deal")[:100]),
-        "order_form": OrderForm() if Product.objects.filter(active=True).exists() else None,
+        "order_form": (
+            OrderForm() if can_edit(user, org) and Product.objects.filter(active=True).exists() else None
+        ),
         "custom_fields": custom_items(org.custom),
     }
     return render(request, "people/organisation_detail.html", context)
+
+
+def _org_person_row(p: PersonRow) -> str:
+    """A row of an organisation's people, built like the people list's (every value escaped)."""
+    email, phone = p.primary_email, p.primary_phone
+    email_cell = f'<a href="mailto:{_e(quote(email, safe="@"))}">{_e(email)}</a>' if email else ""
+    phone_cell = f'<a href="tel:{_e(quote(phone, safe="+"))}">{_e(phone)}</a>' if phone else ""
+    return (
+        f'<tr><td><a href="/people/{p.pk}/" dir="auto">{_e(p.full_name)}</a></td><td>{_e(p.title)}</td>'
+        f'<td>{email_cell}</td><td class="nowrap">{phone_cell}</td></tr>'
+    )
+
+
+def _org_deal_row(d: DealRow) -> str:
+    return (
+        f'<tr><td><a href="/deals/{d.pk}/">{_e(d.name)}</a></td><td>{_e(d.stage_name)}</td>'
+        f'<td class="right nowrap">{d.amount:,.2f} {_e(d.currency)}</td><td>{_e(d.owner)}</td></tr>'
+    )
 
 
 def _org_for_write(request: AuthedRequest, pk: int) -> Organisation:
