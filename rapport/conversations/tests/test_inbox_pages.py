@@ -2,6 +2,7 @@
 lean list query, the channel filter, the deals panel and the notice write."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -170,8 +171,9 @@ def test_poll_reads_only_the_conversation_head_and_keeps_the_edit_rules(channel,
     conv = _conv(channel, "m1")
     with CaptureQueriesContext(connection) as queries:
         data = alice_client.get(f"/inbox/{conv.pk}/messages.json").json()
-    head = [q["sql"] for q in queries if 'FROM "conversations_conversation"' in q["sql"]]
+    head = [q["sql"] for q in queries if re.search(r'FROM "?conversations_conversation"? ', q["sql"])]
     assert len(head) == 1 and "JOIN" not in head[0]
+    assert len(queries) <= 5  # session, user, teams, the head, the messages
     assert data["status"] == "new" and "Correct sentiment" in data["html"]
     assert "Correct sentiment" not in login(reader).get(f"/inbox/{conv.pk}/messages.json").json()["html"]
     assert login(bob).get(f"/inbox/{conv.pk}/messages.json").status_code == 404
