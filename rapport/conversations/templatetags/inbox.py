@@ -93,9 +93,13 @@ def inbox_rows(rows: Iterable[Any], can_write: bool) -> SafeString:
     names: dict[tuple[Any, ...], str] = {}  # the same agents recur on every row
     for c in rows:
         subject = c.subject or ""
-        shown_subject = subject or "(no subject)"
-        if len(shown_subject) > 90:  # truncatechars:90 leaves shorter text as it is
-            shown_subject = Truncator(shown_subject).chars(90)
+        safe_subject = e(subject)
+        if not subject:
+            shown_subject = "(no subject)"
+        elif len(subject) > 90:  # truncatechars:90 leaves shorter text as it is
+            shown_subject = e(Truncator(subject).chars(90))
+        else:
+            shown_subject = safe_subject
         local = (
             c.last_message_at.astimezone(tz) if c.last_message_at.tzinfo is not None else c.last_message_at
         )
@@ -114,16 +118,17 @@ def inbox_rows(rows: Iterable[Any], can_write: bool) -> SafeString:
             )
         check = (
             f'<td><input type="checkbox" name="ids" value="{c.id}" '
-            f'aria-label="Select {e(subject or "conversation")}"></td>'
+            f'aria-label="Select {safe_subject or "conversation"}"></td>'
             if can_write
             else ""
         )
+        sentiment = c.sentiment
         out.append(
-            f'<tr class="sentiment-{e(c.sentiment or "neutral")}">\n    {check}\n'
-            f'    <td><a href="/inbox/{c.id}/" dir="auto">{e(shown_subject)}</a></td>\n'
+            f'<tr class="sentiment-{e(sentiment) if sentiment else "neutral"}">\n    {check}\n'
+            f'    <td><a href="/inbox/{c.id}/" dir="auto">{shown_subject}</a></td>\n'
             f'    <td dir="auto">{e(person)}</td>\n'
-            f"    {_cell(_STATUS_CELLS, 'status', status_labels, c.status)}\n"
-            f"    {_cell(_PRIORITY_CELLS, 'priority', priority_labels, c.priority)}\n"
+            f"    {_STATUS_CELLS.get(c.status) or _cell(_STATUS_CELLS, 'status', status_labels, c.status)}\n"
+            f"    {_PRIORITY_CELLS.get(c.priority) or _cell(_PRIORITY_CELLS, 'priority', priority_labels, c.priority)}\n"
             f"    <td>{assignee}</td>\n"
             f"    <td>{sla_cell}</td>\n"
             f'    <td class="nowrap"><time datetime="{local.isoformat()}">{shown}</time></td>\n'

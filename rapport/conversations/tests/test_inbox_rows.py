@@ -192,3 +192,20 @@ def test_the_page_escapes_the_options_it_builds(world, north, admin):
     assert f'<option value="{_user("alice").pk}">&lt;Al&gt; &amp;</option>' in page
     assert '<a href="?view=all" aria-current="page">All</a>' in page
     assert "<i>" not in page
+
+
+def test_the_page_links_where_the_url_names_point(world, admin):
+    """The inbox templates write their own paths (a reverse() costs as much as a row)."""
+    from django.urls import reverse
+
+    from conftest import login
+
+    page = login(admin).get("/inbox/?view=all").content.decode()
+    for name in ("notifications", "canned-list", "inbox-bulk"):
+        assert f'"{reverse(name)}"' in page
+    conv = world["convs"][0]
+    page = login(admin).get(f"/inbox/{conv.pk}/").content.decode()
+    for name in ("conversation-messages", "conversation-reply", "conversation-canned", "conversation-assign",
+                 "conversation-status", "conversation-priority", "conversation-merge",
+                 "conversation-call"):  # fmt: skip
+        assert f'"{reverse(name, args=[conv.pk])}"' in page, name
