@@ -10,10 +10,12 @@ message already there and adds nothing. Everything a message causes (person, con
 routing, notices, auto-reply row) is written in the same transaction as the message, so a
 crash leaves either all of it or none of it."""
 
+import contextlib
 import datetime as dt
 import functools
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +42,7 @@ from rapport.conversations.sanitise import clean_html, html_to_text
 from rapport.conversations.scoring import NEUTRAL, Score, score
 from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
-from rapport.core.rows import column, conn_itself, insert_one, insert_rows, row_writer
+from rapport.core.rows import column, conn_itself, insert_one, insert_rows, insert_sql, row_writer
 from rapport.people.identities import IdentityError, normalise
 from rapport.people.models import Identity, IdentityKind, Organisation, Person, Source
 
@@ -84,9 +86,13 @@ class Batch:
     the tenth message of a batch sees the first nine exactly as a later query would.
 
     A single `ingest()` is a batch of one, so both paths run the same code. Build it inside
-    the transaction that stores the batch (the lookups must not go stale under it)."""
+    the transaction that stores the batch (the lookups must not go stale under it), or, to
+    plan a batch (`planning`), in a read snapshot whose reads are checked again under the
+    write lock before its rows are written (see _plan)."""
 
-    def __init__(self, items: list[tuple[Channel, CanonicalMessage, str]], now: dt.datetime):
+    def __init__(
+        self, items: list[tuple[Channel, CanonicalMessage, str]], now: dt.datetime, *, planning: bool = False
+    ):
         self.now = now
         self.bot: User | None = None
         self.rules = routing.active_rules()
@@ -111,6 +117,15 @@ class Batch:
         self.dirty: dict[int, Conversation] = {}
         self.routing = routing.BatchRouting()
         self.seq = 0
+        # Planning (SQLite, see _plan): nothing is written while the batch is worked out; new
+        # people and conversations get their ids ahead of the insert (_next_id) and every
+        # row waits here for flush(), which runs under the write lock.
+        self.planning = planning
+        self.new_rows: dict[Any, tuple[bool, list[Any]]] = {}  # model → (with ids, rows)
+        self._last_ids: dict[Any, int] = {}
+        self.statements: list[tuple[str, list[list[Any]]]] = []  # prepare() → flush()
+        self.originals: dict[int, tuple[Any, ...]] = {}  # conversation id → fields as stored
+        self.inserted_messages: list[Message] = []
         # ingest() hands its message back, so it needs the id; a batch's messages are read
         # back by external id where needed, so it inserts them without.
         self.need_ids = False
@@ -145,11 +160,8 @@ class Batch:
                     self.replies[(kind, ext)] = (mid, cid)
                 conversation_ids.add(cid)
         for channel_id, tids in threads.items():
-            for mid, tid, cid in Message.objects.filter(
-                channel_id=channel_id, thread_id__in=tids
-            ).values_list("id", "thread_id", "conversation_id"):
-                if (channel_id, tid) not in self.threads or self.threads[(channel_id, tid)][0] < mid:
-                    self.threads[(channel_id, tid)] = (mid, cid)
+            for mid, tid, cid in _newest_in_threads(channel_id, sorted(tids)):
+                self.threads[(channel_id, tid)] = (mid, cid)
                 conversation_ids.add(cid)
         if identities:
             self._load_people(identities)
@@ -235,6 +247,7 @@ class Batch:
                 conv, orgs.get(conv.organisation_id) if conv.organisation_id else None
             )
             self.conversations[conv.pk] = conv
+            self.originals[conv.pk] = _conv_snapshot(conv)
         self.routing.loaded.update(ids)
 
     def system_user(self) -> User:
@@ -281,6 +294,47 @@ class Batch:
         if conversation.person_id is not None:
             self.candidates.setdefault((conversation.person_id, channel.pk), set()).add(conversation.pk)
 
+    def insert(self, model: Any, objs: list[Any], *, with_ids: bool = False) -> None:
+        """Insert rows now, or, while planning, give them ids (when others refer to them) and
+        keep them for flush()."""
+        if not objs:
+            return
+        if not self.planning:
+            if with_ids:
+                model.objects.bulk_create(objs)
+            else:
+                insert_rows(model, objs)
+            return
+        if with_ids:
+            for obj in objs:
+                obj.pk = self._next_id(model)
+                obj._state.adding, obj._state.db = False, connection.alias
+        self.new_rows.setdefault(model, (with_ids, []))[1].extend(objs)
+
+    def insert_conversation(self, conversation: Conversation) -> None:
+        if self.planning:
+            self.insert(Conversation, [conversation], with_ids=True)
+        else:
+            insert_one(conversation)
+            self.originals[conversation.pk] = _conv_snapshot(conversation)
+
+    def _next_id(self, model: Any) -> int:
+        """The id SQLite's AUTOINCREMENT would give the next row of `model`: above both the
+        table's sequence (ids of deleted rows are never reused) and its largest id. Both
+        reads are in the plan's read log, so a row inserted by anyone between planning and
+        storing fails the plan's check and the batch is stored the classic way."""
+        if model not in self._last_ids:
+            table = model._meta.db_table
+            quote = connection.ops.quote_name
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+                row = cursor.fetchone()
+                cursor.execute(f"SELECT max({quote(column(model._meta.pk))}) FROM {quote(table)}")  # noqa: S608
+                top = cursor.fetchone()
+            self._last_ids[model] = max(int(row[0]) if row else 0, int(top[0] or 0) if top else 0)
+        self._last_ids[model] += 1
+        return self._last_ids[model]
+
     def notify(self, *, user: User | None, kind: str, text: str, conversation: Conversation) -> None:
         """Queued and written in one insert at the end of the batch (same transaction)."""
         if user is not None and user.is_active:
@@ -288,31 +342,9 @@ class Batch:
                 Notification(user=user, conversation=conversation, kind=kind, text=text[:300])
             )
 
-    def flush_conversations(self) -> None:
-        """Save changed conversations: one UPDATE per conversation per batch, not per message.
-        Each save bumps the version once, which is all optimistic locking needs."""
-        pks = list(self.dirty)
-        if not pks:
-            return
-        # One prepared UPDATE run for all rows (executemany): the ORM's save() would compile
-        # the same statement once per conversation.
-        fields = [
-            f for f in Conversation._meta.concrete_fields if not f.primary_key and f.attname != "version"
-        ]
-        table = connection.ops.quote_name(Conversation._meta.db_table)
-        columns = ", ".join(f"{connection.ops.quote_name(column(f))} = %s" for f in fields)
-        version = connection.ops.quote_name("version")
-        sql = f"UPDATE {table} SET {columns}, {version} = {version} + 1 WHERE id = %s"  # noqa: S608
-        values = row_writer(fields, add=False)
-        conn = conn_itself()
-        rows = []
-        for pk in pks:
-            conv = self.dirty.pop(pk)
-            rows.append([*values(conv, conn), conv.pk])
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
-
     def flush_messages(self) -> None:
+        """Insert the messages (and channel links) kept so far: an auto-reply must come after
+        the message it answers. In a plan this is a write, so the classic path takes over."""
         if self.messages:
             if self.need_ids:
                 Message.objects.bulk_create(self.messages)
@@ -326,12 +358,143 @@ class Batch:
             insert_rows(Conversation.channels.through, self.links)
             self.links = []
 
+    def prepare(self) -> None:
+        """Turn every row the batch writes into statement parameters. A plan does it before
+        taking the write lock, which is then held only to run the statements (flush)."""
+        conn = conn_itself()
+        vendor = connection.vendor
+        out = self.statements
+        for model, (with_ids, objs) in self.new_rows.items():
+            if model is Conversation:
+                # New conversations are inserted as the batch leaves them: the classic path's
+                # INSERT and its one UPDATE (version + 1) in one statement.
+                for conv in objs:
+                    if self.dirty.pop(conv.pk, None) is not None:
+                        conv.version += 1
+            sql, values = (_insert_with_ids_sql if with_ids else insert_sql)(model, vendor)
+            out.append((sql, [values(obj, conn) for obj in objs]))
+        self.new_rows = {}
+        if self.messages and not self.need_ids:
+            sql, values = insert_sql(Message, vendor)
+            out.append((sql, [values(m, conn) for m in self.messages]))
+            self.inserted_messages += self.messages
+            self.messages = []
+        if self.links:
+            sql, values = insert_sql(Conversation.channels.through, vendor)
+            out.append((sql, [values(link, conn) for link in self.links]))
+            self.links = []
+        if self.dirty:
+            # Each changed conversation is saved once per batch, bumping the version once (all
+            # optimistic locking needs), with prepared UPDATEs (save() would compile one per
+            # row) that set only the columns the batch changed: the table has a dozen indexes
+            # for the inbox, and SQLite rewrites the entry of every index on a column set.
+            groups: dict[tuple[int, ...], list[list[Any]]] = {}
+            for conv in self.dirty.values():
+                d = conv.__dict__
+                before = self.originals.get(conv.pk)
+                changed = (
+                    tuple(i for i, name in enumerate(_CONV_FIELDS) if d[name] != before[i])
+                    if before is not None
+                    else _ALL_CONV_FIELDS
+                )
+                groups.setdefault(changed, []).append(_conversation_update(changed, vendor)[1](conv, conn))
+            for changed, rows in groups.items():
+                out.append((_conversation_update(changed, vendor)[0], rows))
+            self.dirty = {}
+        if self.notices:
+            sql, values = insert_sql(Notification, vendor)
+            out.append((sql, [values(n, conn) for n in self.notices]))
+            self.notices = []
+
     def flush(self) -> None:
-        self.flush_messages()
-        self.flush_conversations()
+        if self.need_ids:
+            self.flush_messages()  # ingest() hands its message back with its id
+        self.prepare()
+        with conn_itself().cursor() as cursor:
+            for sql, rows in self.statements:
+                if rows:
+                    cursor.executemany(sql, rows)
+        self.statements = []
+        if self.inserted_messages:
+            media.enqueue_for_message(self.inserted_messages)
+            self.inserted_messages = []
         self.routing.flush()
-        insert_rows(Notification, self.notices)
-        self.notices = []
+
+
+_CONV_MODEL_FIELDS = [
+    f for f in Conversation._meta.concrete_fields if not f.primary_key and f.attname != "version"
+]
+_CONV_FIELDS = tuple(f.attname for f in _CONV_MODEL_FIELDS)
+_ALL_CONV_FIELDS = tuple(range(len(_CONV_FIELDS)))
+
+
+def _conv_snapshot(conv: Conversation) -> tuple[Any, ...]:
+    """A conversation's field values as read (all immutable: text, numbers, datetimes)."""
+    d = conv.__dict__
+    return tuple(d[name] for name in _CONV_FIELDS)
+
+
+@functools.cache
+def _conversation_update(changed: tuple[int, ...], vendor: str) -> tuple[str, Any]:
+    """UPDATE of the `changed` fields (indexes into _CONV_FIELDS) and the version, and a
+    function giving a conversation's parameters for it."""
+    fields = [_CONV_MODEL_FIELDS[i] for i in changed]
+    quote = connection.ops.quote_name
+    table = quote(Conversation._meta.db_table)
+    version = quote("version")
+    columns = "".join(f"{quote(column(f))} = %s, " for f in fields)
+    sql = f"UPDATE {table} SET {columns}{version} = {version} + 1 WHERE id = %s"  # noqa: S608
+    values = row_writer(fields, add=False)
+    return sql, lambda conv, conn: [*values(conv, conn), conv.pk]
+
+
+@functools.cache
+def _newest_in_threads_sql(n: int, vendor: str) -> str:
+    quote = connection.ops.quote_name
+    table = quote(Message._meta.db_table)
+    values = ", ".join(["(%s)"] * n)
+    # One index seek per thread (channel, thread id, id order): a thread can hold thousands
+    # of messages (a platform that puts every DM in one thread), and reading them all to keep
+    # the newest made the batch's reads grow with the inbox.
+    return (
+        f"SELECT m.id, m.thread_id, m.conversation_id FROM {table} m WHERE m.id IN ("  # noqa: S608
+        f"SELECT (SELECT x.id FROM {table} x WHERE x.channel_id = %s AND x.thread_id = v.column1 "
+        f"ORDER BY x.id DESC LIMIT 1) FROM (VALUES {values}) AS v)"
+    )
+
+
+def _newest_in_threads(channel_id: int, thread_ids: list[str]) -> list[tuple[int, str, int]]:
+    """(message id, thread id, conversation id) of the newest message of each thread."""
+    rows: list[tuple[int, str, int]] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(thread_ids), 200):
+            chunk = thread_ids[start : start + 200]
+            cursor.execute(_newest_in_threads_sql(len(chunk), connection.vendor), [channel_id, *chunk])
+            rows += cursor.fetchall()
+    return rows
+
+
+@functools.cache
+def _insert_with_ids_sql(model: Any, vendor: str) -> tuple[str, Any]:
+    fields = list(model._meta.concrete_fields)
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(column(f)) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    return sql, row_writer(fields)
+
+
+def _insert_with_ids(model: Any, objs: list[Any]) -> None:
+    """core.rows.insert_rows with the primary key written too (ids given by a plan; see
+    Batch._next_id). A private twin rather than a change to core.rows, which leaves ids to
+    the database everywhere else."""
+    if not objs:
+        return
+    sql, values = _insert_with_ids_sql(model, connection.vendor)
+    conn = conn_itself()
+    with conn.cursor() as cursor:
+        cursor.executemany(sql, [values(obj, conn) for obj in objs])
 
 
 def _by_external_id(channel: Channel | int, external_ids: set[str] | list[str]) -> Any:
@@ -462,21 +625,24 @@ def create_people(batch: Batch, items: list[tuple[Channel, CanonicalMessage, str
         )
         person.refresh_keys()
         people.append(person)
-    Person.objects.bulk_create(people)
-    Identity.objects.bulk_create(
+    batch.insert(Person, people, with_ids=True)
+    batch.insert(
+        Identity,
         [
             Identity(person=person, kind=kind, value=value, is_primary=True)
             for person, (kind, value) in zip(people, firsts, strict=True)
-        ]
+        ],
     )
-    Employment.objects.bulk_create(
+    batch.insert(
+        Employment,
         [
             Employment(person=p, organisation=p.organisation, title="", is_current=True)
             for p in people
             if p.organisation is not None
-        ]
+        ],
     )
-    AuditEntry.objects.bulk_create(
+    batch.insert(
+        AuditEntry,
         [
             AuditEntry(
                 model=Person._meta.label_lower,
@@ -487,7 +653,7 @@ def create_people(batch: Batch, items: list[tuple[Channel, CanonicalMessage, str
                 summary=f"Created {p.full_name}"[:300],
             )
             for p in people
-        ]
+        ],
     )
     batch.people.update(zip(firsts, people, strict=True))
 
@@ -567,8 +733,7 @@ def _new_message(
     sc: Score,
     payload: RawPayload | None,
 ) -> Message:
-    """The inbound Message row, but for its conversation, person and time: everything that
-    does not depend on what is stored, so a batch builds it before taking the write lock."""
+    """The inbound Message row, but for its conversation, person and time."""
     sent_at = cm.sent_at if cm.sent_at and timezone.is_aware(cm.sent_at) else None
     return Message(
         direction=Direction.INBOUND,
@@ -602,9 +767,8 @@ def _store(
     now: dt.datetime,
     *,
     batch: Batch,
-    message: Message | None = None,
 ) -> Message:
-    """Store one message (`message`: built by _new_message ahead of the transaction)."""
+    """Store one message into `batch` (written by its flush)."""
     person = resolve_person(channel, cm, batch)
     conversation = batch.find_conversation(channel, cm, person, now)
     is_new = conversation is None
@@ -621,10 +785,9 @@ def _store(
             created_at=now,
             last_message_at=now,
         )
-        insert_one(conversation)
+        batch.insert_conversation(conversation)
     batch.routing.seen(conversation, new=is_new)
-    if message is None:
-        message = _new_message(channel, cm, external_id, text, html, sc, payload)
+    message = _new_message(channel, cm, external_id, text, html, sc, payload)
     message.conversation, message.person, message.received_at = conversation, person, now
     batch.messages.append(message)
     if (conversation.pk, channel.pk) not in batch.linked:
@@ -812,6 +975,7 @@ class BatchResult:
     duplicates: int = 0  # messages found already stored
     dead: int = 0  # payloads sent to the dead-letter list
     write_s: float = 0.0  # seconds in the storing transaction (SQLite: holding the write lock)
+    planned: bool = False  # stored from a plan made outside the write lock (see _plan)
 
 
 def process_batch(
@@ -850,16 +1014,15 @@ def process_batch(
             texts.append(text)
         work.append((payload, prepared, reason))
     scores = iter(score_many(texts))
-    scored = []
-    for p, prepared, reason in work:
-        done_messages = []
-        for cm, ext, text, html in prepared:
-            sc = next(scores)
-            done_messages.append(
-                (cm, ext, text, html, sc, _new_message(p.channel, cm, ext, text, html, sc, p))
-            )
-        scored.append((p, done_messages, reason))
+    scored: Scored = [
+        (p, [(cm, ext, text, html, next(scores)) for cm, ext, text, html in prepared], reason)
+        for p, prepared, reason in work
+    ]
+    # SQLite has one write lock, which the webhooks' RawPayload inserts need too: the batch is
+    # worked out before taking it, and only checked and written under it (see _plan).
+    plan = _plan(scored) if PLAN_OUTSIDE_LOCK and connection.vendor == "sqlite" else None
     started = time.perf_counter()
+    _T.append(("start", started))
     try:
         with transaction.atomic():
             claimed = set(
@@ -867,47 +1030,16 @@ def process_batch(
                 .filter(pk__in=[p.pk for p in payloads], status=PayloadStatus.RECEIVED)
                 .values_list("pk", flat=True)
             )
-            items = [
-                (p.channel, cm, ext)
-                for p, prepared, _ in scored
-                if p.pk in claimed
-                for cm, ext, *_ in prepared
-            ]
-            batch = Batch(items, timezone.now())
-            todo, seen = [], set()
-            for channel, cm, ext in items:
-                if (channel.pk, ext) not in batch.stored and (channel.pk, ext) not in seen:
-                    seen.add((channel.pk, ext))
-                    todo.append((channel, cm, ext))
-            create_people(batch, todo)
-            done: list[int] = []
-            dead: dict[str, list[int]] = {}
-            created = duplicates = 0
-            for payload, scored_messages, reason in scored:
-                if payload.pk not in claimed:
-                    continue
-                if reason:
-                    dead.setdefault(reason[:2000], []).append(payload.pk)
-                    continue
-                for cm, ext, text, html, sc, message in scored_messages:
-                    if (payload.channel_id, ext) in batch.stored:
-                        duplicates += 1
-                        continue
-                    _store(
-                        payload.channel,
-                        cm,
-                        ext,
-                        text,
-                        html,
-                        sc,
-                        payload,
-                        timezone.now(),
-                        batch=batch,
-                        message=message,
-                    )
-                    created += 1
-                done.append(payload.pk)
-            batch.flush()
+            _T.append(("claim", time.perf_counter()))
+            if plan is not None and claimed == plan.claimed and plan.reads.unchanged():
+                outcome = plan.outcome
+                result.planned = True
+            else:
+                outcome = _store_all(scored, claimed)
+            _T.append(("check", time.perf_counter()))
+            outcome.batch.flush()
+            _T.append(("flush", time.perf_counter()))
+            done, dead = outcome.done, outcome.dead
             finished = set(done)
             _run_hooks([(p, [m[1] for m in msgs]) for p, msgs, _ in scored if p.pk in finished])
             RawPayload.objects.filter(pk__in=done).update(
@@ -920,15 +1052,153 @@ def process_batch(
                 RawPayload.objects.filter(pk__in=pks).update(
                     status=PayloadStatus.DEAD, error=reason, attempts=F("attempts") + 1
                 )
+            _T.append(("update", time.perf_counter()))
+        _T.append(("commit", time.perf_counter()))
     except Exception:
         log.exception("a batch of %s payloads failed; retrying them one by one", len(payloads))
         return _one_by_one(payloads, result)
     result.write_s = time.perf_counter() - started
-    result.created, result.duplicates = created, duplicates
+    result.created, result.duplicates = outcome.created, outcome.duplicates
     result.dead = sum(len(pks) for pks in dead.values())
     # Payloads another worker claimed first are finished too (by that worker).
     result.finished = len(payloads)
     return result
+
+
+Scored = list[tuple[RawPayload, list[tuple[Any, ...]], str]]
+
+
+@dataclass
+class _Outcome:
+    batch: Batch  # holding the rows to write (flush)
+    done: list[int]  # payloads processed
+    dead: dict[str, list[int]]  # dead-letter reason → payloads
+    created: int
+    duplicates: int
+
+
+def _store_all(scored: Scored, claimed: set[int], *, planning: bool = False) -> _Outcome:
+    """Store the claimed payloads' messages into one Batch (written by its flush())."""
+    items = [(p.channel, cm, ext) for p, prepared, _ in scored if p.pk in claimed for cm, ext, *_ in prepared]
+    batch = Batch(items, timezone.now(), planning=planning)
+    todo, seen = [], set()
+    for channel, cm, ext in items:
+        if (channel.pk, ext) not in batch.stored and (channel.pk, ext) not in seen:
+            seen.add((channel.pk, ext))
+            todo.append((channel, cm, ext))
+    create_people(batch, todo)
+    outcome = _Outcome(batch, [], {}, 0, 0)
+    for payload, scored_messages, reason in scored:
+        if payload.pk not in claimed:
+            continue
+        if reason:
+            outcome.dead.setdefault(reason[:2000], []).append(payload.pk)
+            continue
+        for cm, ext, text, html, sc in scored_messages:
+            if (payload.channel_id, ext) in batch.stored:
+                outcome.duplicates += 1
+                continue
+            _store(payload.channel, cm, ext, text, html, sc, payload, timezone.now(), batch=batch)
+            outcome.created += 1
+        outcome.done.append(payload.pk)
+    return outcome
+
+
+# --- planning outside the write lock (SQLite) ------------------------------------------------
+
+# Off only to compare with the classic path (tests, measurements).
+PLAN_OUTSIDE_LOCK = True
+_T: list = []
+
+
+class _NeedsWriteLock(BaseException):
+    """Planning tried to write (an auto-reply, a new tag, a round-robin pick, an escalation,
+    the bot user's first creation…): the batch is stored the classic way instead. A
+    BaseException so that no `except Exception` between the write and _plan swallows it."""
+
+
+class _ReadLog:
+    """While planning: refuses every statement but SELECT, and keeps each distinct SELECT
+    (SQL and parameters). `record()` keeps their rows, read in the planning snapshot;
+    `unchanged()`, under the write lock, runs them again and compares."""
+
+    def __init__(self) -> None:
+        self.queries: dict[tuple[str, tuple[Any, ...]], None] = {}
+        self.rows: list[list[tuple[Any, ...]]] = []
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if many or not sql.lstrip("( ")[:6].upper() == "SELECT":
+            raise _NeedsWriteLock(sql[:100])
+        self.queries[(sql, tuple(params or ()))] = None
+        return execute(sql, params, many, context)
+
+    def _run(self) -> list[list[tuple[Any, ...]]]:
+        rows = []
+        with conn_itself().cursor() as cursor:
+            for sql, params in self.queries:
+                cursor.execute(sql, params)
+                rows.append(cursor.fetchall())
+        return rows
+
+    def record(self) -> None:
+        self.rows = self._run()
+
+    def unchanged(self) -> bool:
+        return self._run() == self.rows
+
+
+@contextlib.contextmanager
+def _read_snapshot() -> Iterator[None]:
+    """One read transaction (BEGIN DEFERRED: no write lock) so that every read of the plan
+    sees the same committed state. Inside a caller's transaction (tests), that is the
+    snapshot."""
+    if connection.in_atomic_block:
+        yield
+        return
+    conn = conn_itself()
+    conn.ensure_connection()
+    mode = conn.transaction_mode
+    conn.transaction_mode = "DEFERRED"
+    try:
+        with transaction.atomic():
+            conn.transaction_mode = mode
+            yield
+    finally:
+        conn.transaction_mode = mode
+
+
+@dataclass
+class _Plan:
+    claimed: set[int]  # the payloads it stores (all it was given)
+    outcome: _Outcome
+    reads: _ReadLog
+
+
+def _plan(scored: Scored) -> _Plan | None:
+    """Work a batch out without the write lock: the same reads and the same _store code as
+    the classic path, in a read snapshot, with writes refused and new rows kept in the Batch
+    (new people and conversations get their ids ahead; see Batch._next_id).
+
+    Storing it then holds the lock only to check and write: every payload still unclaimed,
+    and every SELECT the plan ran (the dedup, identity, threading, conversation, person,
+    routing and id-sequence reads) returning exactly the rows it returned, so the plan is
+    what the classic path would compute under the lock. Otherwise the classic path runs.
+    None when planning needs to write or fails (the classic path then handles it)."""
+    claimed = {p.pk for p, _, _ in scored}
+    reads = _ReadLog()
+    try:
+        system_user()  # created once ever, and a plan cannot write
+        with _read_snapshot():
+            with connection.execute_wrapper(reads):
+                outcome = _store_all(scored, claimed, planning=True)
+                outcome.batch.prepare()
+            reads.record()
+    except _NeedsWriteLock:
+        return None
+    except Exception:  # noqa: BLE001 - the classic path meets it again and deals with it
+        log.debug("planning a batch failed; storing it the classic way", exc_info=True)
+        return None
+    return _Plan(claimed, outcome, reads)
 
 
 def _run_hooks(stored: list[tuple[RawPayload, list[str]]]) -> None:
