@@ -42,9 +42,7 @@ def conversations_visible(user: User) -> QuerySet[Conversation]:
 
 
 def can_edit_conversation(user: User, conversation: Conversation) -> bool:
-    return user.can_write and (
-        user.is_admin or conversation.assignee_id == user.pk or conversation.team_id in user.team_ids()
-    )
+    return can_edit_ids(user, conversation.assignee_id, conversation.team_id)
 
 
 def conversation_get(user: User, conversation_id: Any) -> Conversation:
