@@ -542,7 +542,11 @@ def _page_select() -> tuple[
             ("id", "first_name", "last_name", "organisation_id", "is_vip", "needs_review"),
             "p.id = c.person_id",
         ),
-        ("person.organisation", Organisation, "o", ("id", "name"), "o.id = p.organisation_id"),
+        (
+            "person.organisation", Organisation, "o",
+            ("id", "name", "owner_id", "team_id", "visibility"),  # its name shows only to those who may see it
+            "o.id = p.organisation_id",
+        ),
         ("reply_channel", Channel, "rc", ("id", "kind", "name"), "rc.id = c.reply_channel_id"),
         ("merged_into", Conversation, "mi", ("id", "subject"), "mi.id = c.merged_into_id"),
     ]  # fmt: skip

@@ -38,6 +38,7 @@ from rapport.conversations.templatetags.inbox import (
     other_conversation_items,
     view_tabs,
 )
+from rapport.core.access import can_see
 from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page
@@ -141,6 +142,10 @@ def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpRespo
         ),
         "last_id": data.history[-1].id if data.history else 0,
         "person_visible": data.person_visible,
+        # A visible person may work at a private organisation: its name is not shown then.
+        "org_visible": conv.person is not None
+        and conv.person.organisation is not None
+        and can_see(user, conv.person.organisation),
         "identities_html": identity_items(identities),
         "phones": [i.value for i in identities if i.kind == "phone"],
         "emails": emails,

@@ -214,3 +214,21 @@ def test_dead_letters_are_admin_only_and_replayable(
     payload.refresh_from_db()
     assert payload.status == PayloadStatus.PROCESSED and payload.replayed_by == admin
     assert Message.objects.filter(external_id="late-1").count() == 1
+
+
+def test_private_organisation_name_is_hidden_on_the_conversation_page(alice, bob, south):
+    """A person everyone may see can work at an organisation only its owner may see: the
+    conversation page names the organisation only to those who may see it (as the people list)."""
+    from conftest import login
+    from rapport.conversations.models import Conversation
+    from rapport.people.actions import organisation_create, person_create
+
+    org = organisation_create(actor=alice, name="Hidden Holdings", visibility="private")
+    person = person_create(
+        actor=alice, first_name="Pat", last_name="Open", organisation=org, visibility="everyone"
+    )
+    conv = Conversation.objects.create(subject="Hello", person=person, team=south, assignee=alice)
+    assert "Hidden Holdings" in login(alice).get(f"/inbox/{conv.pk}/").content.decode()
+    page = login(bob).get(f"/inbox/{conv.pk}/")  # South's conversation: Bob works it
+    assert page.status_code == 200 and "Pat Open" in page.content.decode()
+    assert "Hidden Holdings" not in page.content.decode()
