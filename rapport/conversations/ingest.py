@@ -1060,7 +1060,6 @@ def process_batch(
     # worked out before taking it, and only checked and written under it (see _plan).
     plan = _plan(scored) if PLAN_OUTSIDE_LOCK and connection.vendor == "sqlite" else None
     started = time.perf_counter()
-    _T.append(("start", started))
     try:
         with transaction.atomic():
             claimed = set(
@@ -1068,15 +1067,12 @@ def process_batch(
                 .filter(pk__in=[p.pk for p in payloads], status=PayloadStatus.RECEIVED)
                 .values_list("pk", flat=True)
             )
-            _T.append(("claim", time.perf_counter()))
             if plan is not None and claimed == plan.claimed and plan.reads.unchanged():
                 outcome = plan.outcome
                 result.planned = True
             else:
                 outcome = _store_all(scored, claimed)
-            _T.append(("check", time.perf_counter()))
             outcome.batch.flush()
-            _T.append(("flush", time.perf_counter()))
             done, dead = outcome.done, outcome.dead
             finished = set(done)
             _run_hooks([(p, [m[1] for m in msgs]) for p, msgs, _ in scored if p.pk in finished])
@@ -1090,8 +1086,6 @@ def process_batch(
                 RawPayload.objects.filter(pk__in=pks).update(
                     status=PayloadStatus.DEAD, error=reason, attempts=F("attempts") + 1
                 )
-            _T.append(("update", time.perf_counter()))
-        _T.append(("commit", time.perf_counter()))
     except Exception:
         log.exception("a batch of %s payloads failed; retrying them one by one", len(payloads))
         return _one_by_one(payloads, result)
@@ -1146,7 +1140,6 @@ def _store_all(scored: Scored, claimed: set[int], *, planning: bool = False) -> 
 
 # Off only to compare with the classic path (tests, measurements).
 PLAN_OUTSIDE_LOCK = True
-_T: list = []
 
 
 class _NeedsWriteLock(BaseException):
