@@ -221,8 +221,10 @@ def run_target(
         raise BenchError("Need at least one path, one request and one thread.")
     host, port = _split(base_url)
     extra = f"Cookie: {cookie}\r\n" if cookie else ""
+    # As a browser asks: every browser accepts gzip, and the app compresses text for them.
     requests_bytes = [
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}Accept: text/html\r\n\r\n".encode("latin-1")
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}Accept: text/html\r\n"
+        "Accept-Encoding: gzip\r\n\r\n".encode("latin-1")
         for path in target.paths
     ]
     paths = list(target.paths)

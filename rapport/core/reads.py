@@ -148,6 +148,7 @@ def next_cursor(last: Any, order: list[str]) -> str:
 
 
 _FLOAT_CONTEXT = _decimal.Context(prec=15)  # what Django's SQLite backend converts REALs with
+_QUANTA = {places: _decimal.Decimal(1).scaleb(-places) for places in range(10)}
 
 
 def decimal(value: Any, places: int = 2) -> _decimal.Decimal | None:
@@ -155,9 +156,12 @@ def decimal(value: Any, places: int = 2) -> _decimal.Decimal | None:
     (NUMERIC affinity), PostgreSQL's a Decimal."""
     if value is None:
         return None
+    quantum = _QUANTA.get(places) or _decimal.Decimal(1).scaleb(-places)
     if isinstance(value, float):
-        value = _FLOAT_CONTEXT.create_decimal_from_float(value)
-    return _decimal.Decimal(value).quantize(_decimal.Decimal(1).scaleb(-places))
+        return _FLOAT_CONTEXT.create_decimal_from_float(value).quantize(quantum)
+    if isinstance(value, int):
+        return _decimal.Decimal(value).quantize(quantum)
+    return (value if isinstance(value, _decimal.Decimal) else _decimal.Decimal(value)).quantize(quantum)
 
 
 def decimal_sum(value: Any) -> _decimal.Decimal:
