@@ -156,7 +156,7 @@ def deal_detail(*, user: User, deal_id: Any) -> Deal:
     return get_visible(Deal, user, deal_id, qs)
 
 
-@dataclass
+@dataclass(slots=True)
 class BoardOrg:
     pk: int
     name: str
@@ -165,7 +165,7 @@ class BoardOrg:
     visibility: str
 
 
-@dataclass
+@dataclass(slots=True)
 class BoardCard:
     """What a board card shows, read as plain values: building 180 Deal, Organisation and
     User instances (550 model objects) was the board's biggest single cost after its totals.
