@@ -182,6 +182,10 @@ class BoardCard:
     owner_name: str
     organisation: BoardOrg | None
 
+    @property
+    def id(self) -> int:
+        return self.pk
+
 
 @dataclass
 class BoardColumn:
@@ -190,6 +194,7 @@ class BoardColumn:
     count: int
     total: Decimal
     weighted: Decimal
+    more: str | None = None  # cursor for stage_cards when the column has more cards
 
 
 # The card query: the biggest deals of one stage the user may see. `status` is implied by the
@@ -200,8 +205,10 @@ _CARD_SQL = (
     "d.organisation_id, o.name, o.owner_id, o.team_id, o.visibility, u.username, u.first_name, u.last_name "
     "FROM sales_deal d INNER JOIN accounts_user u ON u.id = d.owner_id "
     "LEFT OUTER JOIN people_organisation o ON o.id = d.organisation_id "
-    "WHERE {where} AND d.stage_id = %s AND d.status = %s ORDER BY d.amount DESC, d.id DESC LIMIT %s"
+    "WHERE {where} AND d.stage_id = %s AND d.status = %s{after} ORDER BY d.amount DESC, d.id DESC LIMIT %s"
 )
+_CARD_ORDER = ["-amount", "-id"]
+BOARD_PAGE = 20  # cards per column at first, and per "Show more"
 
 
 def _card(row: tuple) -> BoardCard:
@@ -238,34 +245,59 @@ def _stage_sums(user: User, pipeline: Pipeline, owner_id: int | None) -> dict[in
     return {stage_id: (int(n or 0), reads.decimal(total or 0) or Decimal("0")) for stage_id, n, total in rows}
 
 
-def pipeline_board(
-    *, user: User, pipeline: Pipeline, per_stage: int = 30, owner_id: int | None = None
-) -> list[BoardColumn]:
-    """Columns of the board: the biggest deals of each stage, with counts and sums for all.
-    Read in plain SQL (core.reads): through the ORM, compiling eight queries and building the
-    cards cost more CPU than the database spent finding them."""
-    stages = reads.instances(Stage, "WHERE pipeline_id = %s ORDER BY position, id", [pipeline.pk])
+def _card_query(user: User, pipeline_id: int, owner_id: int | None) -> tuple[str, list[Any]]:
     vis, vis_params = reads.visibility_sql(user, "d")
     where = f"{vis} AND d.pipeline_id = %s"
-    base_params = [*vis_params, pipeline.pk]
+    params = [*vis_params, pipeline_id]
     if owner_id:
         where += " AND d.owner_id = %s"
-        base_params.append(owner_id)
-    card_sql = _CARD_SQL.format(where=where)
+        params.append(owner_id)
+    return where, params
+
+
+def pipeline_board(
+    *, user: User, pipeline: Pipeline, per_stage: int = BOARD_PAGE, owner_id: int | None = None
+) -> list[BoardColumn]:
+    """Columns of the board: the biggest deals of each stage (more on demand, stage_cards),
+    with counts and sums for all. Read in plain SQL (core.reads): through the ORM, compiling
+    eight queries and building the cards cost more CPU than the database spent finding them."""
+    stages = reads.instances(Stage, "WHERE pipeline_id = %s ORDER BY position, id", [pipeline.pk])
+    where, base_params = _card_query(user, pipeline.pk, owner_id)
+    card_sql = _CARD_SQL.format(where=where, after="")
     sums = _stage_sums(user, pipeline, owner_id)
     columns = []
     for stage in stages:
-        deals = [
-            _card(row)
-            for row in reads.fetch(card_sql, [*base_params, stage.pk, stage.deal_status, per_stage])
-        ]
+        rows = reads.fetch(card_sql, [*base_params, stage.pk, stage.deal_status, per_stage + 1])
+        deals = [_card(row) for row in rows[:per_stage]]
         count, total = sums.get(stage.pk, (0, Decimal("0.00")))
         columns.append(
             BoardColumn(
-                stage, deals, count, total, (total * stage.probability / 100).quantize(Decimal("0.01"))
+                stage,
+                deals,
+                count,
+                total,
+                (total * stage.probability / 100).quantize(Decimal("0.01")),
+                reads.next_cursor(deals[-1], _CARD_ORDER) if len(rows) > per_stage else None,
             )
         )
     return columns
+
+
+def stage_cards(
+    *, user: User, stage: Stage, cursor: str, limit: int = BOARD_PAGE, owner_id: int | None = None
+) -> tuple[list[BoardCard], str | None]:
+    """The next cards of a board column after `cursor` (biggest first), and the cursor after
+    them if there are more. A missing or bad cursor is an ActionError."""
+    if not cursor:
+        raise ActionError("Say after which card to go on.", {"after": ["Required."]})
+    where, params = _card_query(user, stage.pipeline_id, owner_id)
+    after, after_params = reads.keyset_sql(_CARD_ORDER, "d", cursor)
+    rows = reads.fetch(
+        _CARD_SQL.format(where=where, after=f" AND {after}"),
+        [*params, stage.pk, stage.deal_status, *after_params, limit + 1],
+    )
+    cards = [_card(row) for row in rows[:limit]]
+    return cards, reads.next_cursor(cards[-1], _CARD_ORDER) if len(rows) > limit else None
 
 
 def pipeline_choices(*, with_stages: bool = False) -> list[Pipeline]:

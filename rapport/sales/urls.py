@@ -18,6 +18,7 @@ urlpatterns = [
     path("products/", views.product_list_view, name="product-list"),
     path("products/<int:pk>/active/", views.product_active_view, name="product-active"),
     path("pipeline/", views.pipeline_board_view, name="pipeline-board"),
+    path("pipeline/stages/<int:stage_id>/cards/", views.stage_cards_view, name="stage-cards"),
     path("pipeline/settings/", views.pipeline_settings_view, name="pipeline-settings"),
     path("forecast/", views.forecast_view, name="forecast"),
     path("organisations/<int:pk>/orders/", views.order_add_view, name="order-add"),

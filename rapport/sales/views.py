@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rapport.accounts.models import Role, User
 from rapport.core import reads
@@ -47,6 +47,7 @@ from rapport.sales.selectors import (
     forecast,
     pipeline_board,
     pipeline_choices,
+    stage_cards,
 )
 from rapport.web.charts import Series, bar_chart
 from rapport.web.editing import (
@@ -402,6 +403,10 @@ def _column(access: _BoardAccess, column: BoardColumn, *, mine: bool) -> str:
     stage = column.stage
     cards = "".join(_card(access, deal) for deal in column.deals)
     more = (
+        f'<button type="button" class="btn btn-small more-cards" data-more="{_e(column.more)}">Show more</button>'
+        if column.more
+        else ""
+    ) + (
         f'<a class="small" href="/deals/?stage={stage.pk}&amp;sort=-amount{"&amp;owner=me" if mine else ""}">'
         f"{column.count} in all: see the list »</a>"
         if column.count > len(column.deals)
@@ -415,6 +420,26 @@ def _column(access: _BoardAccess, column: BoardColumn, *, mine: bool) -> str:
         f"<span data-weighted>{column.weighted:,.0f}</span> ({stage.probability} %)</div>"
         f'<div class="cards" data-cards>{cards}</div>{more}</section>'
     )
+
+
+@login_required
+@require_GET
+def stage_cards_view(request: AuthedRequest, stage_id: int) -> JsonResponse:
+    """The board's "Show more": the next cards of a column as HTML (the same _card markup),
+    and the cursor for the ones after. A stage that does not exist is a 404; a bad cursor a
+    400 with the reason; only cards the user may see."""
+    stage = next(iter(reads.instances(Stage, "WHERE sales_stage.id = %s", [stage_id])), None)
+    if stage is None:
+        return JsonResponse({"ok": False, "detail": "No such stage."}, status=404)
+    owner_id = request.user.pk if request.GET.get("owner") == "me" else None
+    try:
+        cards, more = stage_cards(
+            user=request.user, stage=stage, cursor=request.GET.get("after", ""), owner_id=owner_id
+        )
+    except ActionError as exc:
+        return JsonResponse({"ok": False, "detail": exc.message}, status=400)
+    access = _BoardAccess(concrete_user(request))
+    return JsonResponse({"ok": True, "html": "".join(_card(access, card) for card in cards), "more": more})
 
 
 @login_required

@@ -75,3 +75,20 @@ def test_login_quick_add_log_call_timeline_and_drag_deal(page, live_server, alic
     deal.refresh_from_db()
     assert deal.stage_id == stages[2].pk
     assert page.console_errors == []
+
+
+def test_board_shows_more_cards_on_demand(page, live_server, alice):
+    pipeline = pipeline_ensure_default()
+    lead = pipeline.stages.order_by("position").first()
+    deals = [deal_create(actor=alice, name=f"Deal {i:02d}", amount=str(1000 + i), stage=lead) for i in range(25)]
+    log_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/pipeline/")
+    column = page.locator(f"[data-stage-id='{lead.pk}']")
+    assert column.locator(".card").count() == 20
+    with page.expect_response(re.compile(r"/pipeline/stages/\d+/cards/")) as more:
+        column.locator(".more-cards").click()
+    assert more.value.status == 200
+    column.locator(f"[data-deal-id='{deals[0].pk}']").wait_for()  # the smallest, last
+    assert column.locator(".card").count() == 25
+    assert column.locator(".more-cards").count() == 0
+    assert page.console_errors == []

@@ -124,3 +124,41 @@ def test_deal_rows_match_deal_list_page_by_page(board, alice, bob, carol, reader
             if not orm.next_cursor:
                 break
             cursor_orm, cursor_sql = orm.next_cursor, raw.next_cursor
+
+
+def test_show_more_walks_every_visible_card_of_a_stage_in_order(board, alice, bob, carol, reader, admin):
+    from rapport.sales.selectors import pipeline_board, stage_cards
+
+    for user in (alice, bob, carol, reader, admin):
+        for column in pipeline_board(user=user, pipeline=board, per_stage=2):
+            seen = [c.pk for c in column.deals]
+            cursor = column.more
+            while cursor:
+                cards, cursor = stage_cards(user=user, stage=column.stage, cursor=cursor, limit=3)
+                seen += [c.pk for c in cards]
+            expected = list(
+                deals_visible(user)
+                .filter(stage=column.stage)
+                .order_by("-amount", "-id")
+                .values_list("pk", flat=True)
+            )
+            assert seen == expected, (user, column.stage)
+
+
+def test_show_more_endpoint(board, alice, bob, alice_client, bob_client):
+    from rapport.core.pagination import encode_cursor
+    from rapport.sales.selectors import pipeline_board
+
+    column = next(c for c in pipeline_board(user=alice, pipeline=board, per_stage=1) if c.more)
+    response = alice_client.get(f"/pipeline/stages/{column.stage.pk}/cards/", {"after": column.more})
+    data = response.json()
+    assert response.status_code == 200 and data["ok"] and 'class="card"' in data["html"]
+    private_of_bob = Deal.objects.filter(owner=bob, visibility="private", stage=column.stage)
+    for deal in private_of_bob:
+        assert f'data-deal-id="{deal.pk}"' not in data["html"]
+    for bad in ["", "!!", encode_cursor(["x", 1]), encode_cursor([1])]:
+        response = alice_client.get(f"/pipeline/stages/{column.stage.pk}/cards/", {"after": bad})
+        assert response.status_code == 400 and response.json()["ok"] is False
+    assert alice_client.get("/pipeline/stages/999999/cards/", {"after": column.more}).status_code == 404
+    html = alice_client.get("/pipeline/").content.decode()
+    assert "Show more" not in html or 'class="btn btn-small more-cards"' in html

@@ -149,4 +149,31 @@
     card.appendChild(form);
     select.focus();
   });
+
+  // "Show more" under a column: the next cards, biggest first, from the server as the same
+  // card markup (every value escaped there), appended to the column.
+  board.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest(".more-cards");
+    if (!button) return;
+    var column = button.closest("[data-stage-id]");
+    var url = "/pipeline/stages/" + column.getAttribute("data-stage-id") + "/cards/?after=" +
+      encodeURIComponent(button.getAttribute("data-more"));
+    if (new URLSearchParams(window.location.search).get("owner") === "me") url += "&owner=me";
+    button.disabled = true;
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        if (!data.ok) throw new Error(data.detail || "Could not load more deals.");
+        var cards = column.querySelector("[data-cards]");
+        var holder = document.createElement("div");
+        holder.innerHTML = data.html;  // server-built card markup, every value escaped
+        while (holder.firstChild) cards.appendChild(holder.firstChild);
+        if (data.more) { button.setAttribute("data-more", data.more); button.disabled = false; }
+        else button.remove();
+      })
+      .catch(function (err) {
+        button.disabled = false;
+        say((err && err.message) || "Could not load more deals.", "error");
+      });
+  });
 })();
