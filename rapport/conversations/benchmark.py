@@ -401,6 +401,15 @@ def _worker(done_receiving: Any, counter: Any, stats: Any) -> None:
     from rapport.conversations.ingest import BATCH_SIZE, process_batch
 
     connections.close_all()
+    # RAPPORT_BENCH_PROFILE=<file>: the worker runs under cProfile and dumps its stats there
+    # (the worker is a forked process, out of reach of a profiler around the command).
+    profile_to = os.environ.get("RAPPORT_BENCH_PROFILE")
+    profiler = None
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     cpu0 = time.process_time()
     while True:
         result = process_batch()
@@ -420,6 +429,9 @@ def _worker(done_receiving: Any, counter: Any, stats: Any) -> None:
         time.sleep(WORKER_PAUSE)
     with stats.get_lock():
         stats[0] += time.process_time() - cpu0
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{profile_to}.{os.getpid()}")
     connections.close_all()
 
 
