@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.db.models.base import ModelState
 from django.utils import timezone
@@ -41,6 +41,7 @@ from rapport.conversations.models import (
 )
 from rapport.conversations.sanitise import clean_html, html_to_text
 from rapport.conversations.scoring import NEUTRAL, Score, score
+from rapport.core import reads
 from rapport.core.errors import ActionError
 from rapport.core.models import Visibility
 from rapport.core.rows import column, conn_itself, insert_one, insert_rows, insert_sql, row_writer
@@ -174,7 +175,7 @@ class Batch:
             if ident is not None:
                 identities.add(ident)
         for channel_id, ids in by_channel.items():
-            for ext in _by_external_id(channel_id, ids).values_list("external_id", flat=True):
+            for (ext,) in _stored_external_ids(channel_id, list(ids)):
                 self.stored[(channel_id, ext)] = None
         conversation_ids: set[int] = set()
         if keys:
@@ -194,23 +195,33 @@ class Batch:
         if person_ids:
             # Driven by the person index; joining the channel links first would read every
             # conversation the channel ever had.
-            recent = dict(
-                Conversation.objects.filter(
-                    person_id__in=person_ids, last_message_at__gte=self.now - THREAD_WINDOW
-                ).values_list("id", "person_id")
+            pids = list(person_ids)
+            recent: dict[int, int] = dict(
+                reads.fetch(  # type: ignore[arg-type]
+                    f"SELECT id, person_id FROM {_CONV_TABLE} "  # noqa: S608
+                    f"WHERE person_id IN ({reads.marks(pids)}) AND last_message_at >= %s",
+                    [*pids, reads.db_datetime(self.now - THREAD_WINDOW)],
+                )
             )
             if recent:
-                for cid, chid in Conversation.channels.through.objects.filter(
-                    conversation_id__in=list(recent), channel_id__in=list(by_channel)
-                ).values_list("conversation_id", "channel_id"):
+                cids, chids = list(recent), list(by_channel)
+                for cid, chid in reads.fetch(
+                    f"SELECT conversation_id, channel_id FROM {_LINK_TABLE} "  # noqa: S608
+                    f"WHERE conversation_id IN ({reads.marks(cids)}) AND channel_id IN ({reads.marks(chids)})",
+                    [*cids, *chids],
+                ):
                     self.candidates.setdefault((recent[cid], chid), set()).add(cid)
                     conversation_ids.add(cid)
         if conversation_ids:
             self._load_conversations(conversation_ids)
+            cids = list(conversation_ids)
             self.linked.update(
-                Conversation.channels.through.objects.filter(
-                    conversation_id__in=conversation_ids
-                ).values_list("conversation_id", "channel_id")
+                (cid, chid)
+                for cid, chid in reads.fetch(
+                    f"SELECT conversation_id, channel_id FROM {_LINK_TABLE} "  # noqa: S608
+                    f"WHERE conversation_id IN ({reads.marks(cids)})",
+                    cids,
+                )
             )
 
     def _load_people(self, identities: set[tuple[str, str]]) -> None:
@@ -220,12 +231,7 @@ class Batch:
             self.people[(kind, value)] = None
         found: dict[tuple[str, str], int] = {}
         for kind, values in by_kind.items():
-            rows = (
-                Identity.objects.filter(kind=kind, value__in=values, person__merged_into__isnull=True)
-                .order_by("-id")  # the oldest identity wins, as person_by_identity does
-                .values_list("value", "person_id")
-            )
-            for value, person_id in rows:
+            for value, person_id in _identity_owners(kind, list(values)):
                 found[(kind, value)] = person_id
         persons = self._persons(set(found.values()))
         for ident, person_id in found.items():
@@ -253,10 +259,12 @@ class Batch:
             # Person rows (custom JSON, dates, names) grew to the largest part of a batch's
             # reads — four times what reading the values costs. Any other field loads on
             # access, as a deferred field does.
-            rows = [
-                _bare(Person, _PERSON_ONLY, row)
-                for row in Person.objects.filter(pk__in=todo).values_list(*_PERSON_ONLY)
-            ]
+            pks = list(todo)
+            rows = []
+            for row in reads.fetch(f"{_PERSON_SELECT}({reads.marks(pks)})", pks):
+                values = list(row)
+                values[_IS_VIP] = bool(values[_IS_VIP])  # SQLite gives 0/1
+                rows.append(_bare(Person, _PERSON_ONLY, tuple(values)))
             orgs = Organisation.objects.in_bulk({p.organisation_id for p in rows if p.organisation_id})
             for person in rows:
                 if person.organisation_id is not None:
@@ -272,7 +280,7 @@ class Batch:
         return self.persons
 
     def _load_conversations(self, ids: set[int]) -> None:
-        rows = list(Conversation.objects.filter(pk__in=ids))
+        rows = _conversations(list(ids))
         self._persons({c.person_id for c in rows if c.person_id is not None})
         orgs = Organisation.objects.in_bulk({c.organisation_id for c in rows if c.organisation_id})
         self._load_users({c.assignee_id for c in rows} | {o.owner_id for o in orgs.values()})
@@ -465,6 +473,91 @@ _CONV_MODEL_FIELDS = [
 ]
 _CONV_FIELDS = tuple(f.attname for f in _CONV_MODEL_FIELDS)
 _ALL_CONV_FIELDS = tuple(range(len(_CONV_FIELDS)))
+
+
+_CONV_TABLE = connection.ops.quote_name(Conversation._meta.db_table)
+_LINK_TABLE = connection.ops.quote_name(Conversation.channels.through._meta.db_table)
+_MESSAGE_TABLE = connection.ops.quote_name(Message._meta.db_table)
+_CONV_ATTNAMES = tuple(f.attname for f in Conversation._meta.concrete_fields)
+
+
+@functools.cache
+def _conversation_select(vendor: str) -> tuple[str, list[tuple[int, Any]]]:
+    """The SELECT of every conversation column and the conversions that make a row what the
+    ORM would give. Plain SQL: compiling the ORM's `pk IN (...)` over the ~600 conversations
+    a batch of a wide audience touches, and its per-value converters (parse, then make_aware,
+    for each of ten datetime columns), cost more than reading the rows.
+
+    On SQLite a datetime column is read as `+column` (the same text, but an expression, so
+    the driver's Python converter for the declared type does not run) and made an aware UTC
+    datetime by the C fromisoformat. PostgreSQL's driver gives aware datetimes already."""
+    quote = connection.ops.quote_name
+    cols: list[str] = []
+    convert: list[tuple[int, Any]] = []
+    for i, f in enumerate(Conversation._meta.concrete_fields):
+        col = quote(column(f))
+        if isinstance(f, models.DateTimeField):
+            if vendor == "sqlite":
+                col = f"+{col}"
+                convert.append((i, _utc_text))
+        elif isinstance(f, models.BooleanField):
+            convert.append((i, bool))
+        elif hasattr(f, "from_db_value"):
+            convert.append((i, functools.partial(_field_from_db, f)))
+        cols.append(col)
+    return f"SELECT {', '.join(cols)} FROM {_CONV_TABLE} WHERE id IN ", convert  # noqa: S608
+
+
+def _utc_text(value: str) -> dt.datetime:
+    """A datetime as SQLite stores it (naive UTC text) as the ORM returns it (aware, UTC)."""
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+
+
+def _field_from_db(field: Any, value: Any) -> Any:
+    return field.from_db_value(value, None, connection)
+
+
+def _conversations(ids: list[int]) -> list[Conversation]:
+    """Whole conversations (every column loaded, as the ORM's would be), on bare instances."""
+    select, convert = _conversation_select(connection.vendor)
+    out = []
+    for row in reads.fetch(f"{select}({reads.marks(ids)})", ids):
+        values = list(row)
+        for i, fn in convert:
+            if values[i] is not None:
+                values[i] = fn(values[i])
+        out.append(_bare(Conversation, _CONV_ATTNAMES, tuple(values)))
+    return out
+
+
+_PERSON_TABLE = connection.ops.quote_name(Person._meta.db_table)
+_IDENTITY_TABLE = connection.ops.quote_name(Identity._meta.db_table)
+_PERSON_SELECT = f"SELECT {', '.join(_PERSON_ONLY)} FROM {_PERSON_TABLE} WHERE id IN "  # noqa: S608
+_IS_VIP = _PERSON_ONLY.index("is_vip")
+
+
+def _identity_owners(kind: str, values: list[str]) -> list[tuple[Any, ...]]:
+    """(value, person id) of the identities of `kind` with these values whose person is not
+    merged away, newest first (a caller keeping the last one per value keeps the oldest, as
+    person_by_identity does)."""
+    return reads.fetch(
+        f"SELECT i.value, i.person_id FROM {_IDENTITY_TABLE} i "  # noqa: S608
+        f"INNER JOIN {_PERSON_TABLE} p ON p.id = i.person_id "
+        f"WHERE i.kind = %s AND i.value IN ({reads.marks(values)}) AND p.merged_into_id IS NULL "
+        "ORDER BY i.id DESC",
+        [kind, *values],
+    )
+
+
+def _stored_external_ids(channel_id: int, external_ids: list[str]) -> list[tuple[Any, ...]]:
+    """The external ids of a channel's messages already stored. The `external_id <> ''` term
+    (the partial unique index's own condition) lets SQLite use that index (channel,
+    external_id); without it, it reads every message the channel ever had."""
+    return reads.fetch(
+        f"SELECT external_id FROM {_MESSAGE_TABLE} WHERE channel_id = %s "  # noqa: S608
+        f"AND external_id IN ({reads.marks(external_ids)}) AND NOT (external_id = %s)",
+        [channel_id, *external_ids, ""],
+    )
 
 
 def _conv_snapshot(conv: Conversation) -> tuple[Any, ...]:

@@ -123,3 +123,47 @@ def test_rule_tags_are_added_once_and_existing_tags_reused(north):
     process_batch()
     conv = Conversation.objects.get(person__identities__value="t@example.net")
     assert conv.tags.count() == 2 and conv.messages.count() == 3
+
+
+def test_the_prefetch_reads_conversations_and_people_as_the_orm_does(north, alice):
+    """The batch's lookups are plain SQL (compiling the ORM's IN lists and converting every
+    datetime cost more than reading the rows at ~600 senders a batch): what they build must
+    be what the ORM would give, value for value and type for type."""
+    import datetime as dt
+
+    from rapport.conversations import ingest
+
+    person = Person.objects.create(first_name="V", last_name="Ip", owner=alice, is_vip=True)
+    Identity.objects.create(person=person, kind="email", value="vip@example.org")
+    merged = Person.objects.create(first_name="Old", last_name="One", owner=alice, merged_into=person)
+    Identity.objects.create(person=merged, kind="email", value="old@example.org")
+    when = dt.datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=dt.UTC)
+    full = Conversation.objects.create(
+        subject="full",
+        person=person,
+        assignee=alice,
+        team=north,
+        sentiment_score=-0.25,
+        sla_first_response_due=when,
+        first_response_at=when.replace(microsecond=0),  # stored without a fraction
+        last_inbound_at=when,
+    )
+    empty = Conversation.objects.create(subject="empty")
+    names = [f.attname for f in Conversation._meta.concrete_fields]
+    for got in ingest._conversations([full.pk, empty.pk]):
+        expected = Conversation.objects.get(pk=got.pk)
+        for name in names:
+            mine, theirs = getattr(got, name), getattr(expected, name)
+            assert (mine, type(mine)) == (theirs, type(theirs)), name
+            if isinstance(mine, dt.datetime):
+                assert mine.utcoffset() == theirs.utcoffset() == dt.timedelta(0), name
+    batch_people = dict(ingest._identity_owners("email", ["vip@example.org", "old@example.org"]))
+    assert batch_people == {"vip@example.org": person.pk}  # a merged-away person is not a sender
+    channel = webhook_channel(north)
+    _deliver(channel, "v1", value="vip@example.org")
+    batch = ingest.Batch([], dt.datetime.now(dt.UTC))
+    loaded = batch._persons({person.pk})[person.pk]
+    stored = Person.objects.get(pk=person.pk)
+    for name in ingest._PERSON_ONLY:
+        mine, theirs = getattr(loaded, name), getattr(stored, name)
+        assert (mine, type(mine)) == (theirs, type(theirs)), name
