@@ -170,6 +170,14 @@ def test_agents_channels_and_unread_are_the_orm_ones(world, username):
         orm_channels = orm_channels.filter(team_id__in=user.team_ids())
     assert selectors.channel_choices(user) == [(c.pk, c.name) for c in orm_channels]
     assert selectors.unread_count_sql(user) == selectors.unread_count(user)
+    # the list page reads the three in one statement
+    extras = selectors.inbox_extras(user, agents=True)
+    assert extras.agents == selectors.agent_choices(user)
+    assert extras.channels == selectors.channel_choices(user)
+    assert extras.unread == selectors.unread_count(user)
+    assert selectors.inbox_extras(user, agents=False).agents == []
+    if user.is_admin:  # several rows each: their order is checked too
+        assert len(extras.agents) > 1 and len(extras.channels) > 1
     if username == "alice":
         assert selectors.unread_count_sql(user) == 3
 
