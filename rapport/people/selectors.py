@@ -1,5 +1,6 @@
 """Reads on people and organisations, always scoped by what the user may see."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,36 +45,6 @@ def people_visible(user: User) -> QuerySet[Person]:
     return visible(Person, user).filter(merged_into__isnull=True)
 
 
-def _person_ids_for_text(user: User, text: str, limit: int) -> tuple[QuerySet[Person], bool]:
-    """People whose first/last name starts with `text`, or any identity starts with it, and
-    whether a key had `limit` matches or more (then counts are shown as "N+").
-
-    Bounded: at most `limit` matches per key, which is what a person scanning results wants
-    (type more letters to narrow down) and what keeps one keystroke cheap at a million rows."""
-    text = text.strip()
-    qs = people_visible(user)
-    if "@" in text or any(ch.isdigit() for ch in text) and len(text) >= 6:
-        value = text.lower()
-        if text.startswith("+") or text.replace(" ", "").isdigit():
-            try:
-                value = normalise_phone(text)
-            except IdentityError:
-                value = text.replace(" ", "")
-        ids = list(
-            Identity.objects.filter(prefix_q("value", value)).values_list("person_id", flat=True)[:limit]
-        )
-        return qs.filter(pk__in=ids), len(ids) >= limit
-    # Two bounded index range scans instead of one OR: with OR, SQLite gathers every match
-    # (a million for "a") and sorts them; each scan here stops after `limit` rows.
-    by_first = list(
-        qs.filter(prefix_q("name_key", text)).order_by("name_key").values_list("id", flat=True)[:limit]
-    )
-    by_last = list(
-        qs.filter(prefix_q("sort_key", text)).order_by("sort_key", "id").values_list("id", flat=True)[:limit]
-    )
-    return qs.filter(pk__in={*by_first, *by_last}), max(len(by_first), len(by_last)) >= limit
-
-
 def _tagged(model: type[Person] | type[Organisation], tag: str) -> Exists:
     """EXISTS rather than a join: the list keeps walking its sort index and checks each row,
     instead of collecting and sorting every tagged record (300 ms → 5 ms at 1M people)."""
@@ -100,7 +71,8 @@ def person_list(
         # Candidates bound the matches a text filter can page through (up to 400 for a list
         # page: type more letters to narrow down), fewer for the search box's handful. With
         # 500 per key, carrying 1,000 ids through the count and the page cost 10 ms a request.
-        qs, saturated = _person_ids_for_text(user, filters.q, min(200, limit * 4))
+        ids, saturated = _text_candidates(user, filters.q, min(200, limit * 4))
+        qs = qs.filter(pk__in=ids)
     if filters.organisation:
         qs = qs.filter(organisation_id=filters.organisation)
     if filters.owner:
@@ -128,7 +100,8 @@ def person_list(
 
 @dataclass(slots=True)
 class OrgRef:
-    """The organisation column of a list row: its name and what the access check reads."""
+    """An organisation as a plain-SQL row names it (people and deals lists, board cards): its
+    name and what the access check reads, so a private one's name can be left out."""
 
     pk: int
     name: str
@@ -183,8 +156,15 @@ _TAGGED_SQL = (
 
 
 def _text_candidates(user: User, text: str, limit: int) -> tuple[list[int], bool]:
-    """Ids of visible people whose first/last name, or any identity, starts with `text`, at
-    most `limit` per key, and whether a key reached `limit` (see _person_ids_for_text)."""
+    """Ids of people whose first/last name, or any identity, starts with `text`, at most
+    `limit` per key, and whether a key reached `limit` (then counts are shown as "N+").
+
+    Bounded: at most `limit` matches per key, which is what a person scanning results wants
+    (type more letters to narrow down) and what keeps one keystroke cheap at a million rows.
+    Name matches are limited to visible people already; identity matches are not (callers
+    apply visibility to the page). Two bounded index range scans instead of one OR: with OR,
+    SQLite gathers every match (a million for "a") and sorts them. Used by person_list (the
+    ORM page) and person_rows (the plain-SQL page) alike."""
     text = text.strip()
     if "@" in text or any(ch.isdigit() for ch in text) and len(text) >= 6:
         value = text.lower()
@@ -303,7 +283,7 @@ def person_rows(
         )
         for r in found[:limit]
     ]  # fmt: skip
-    _attach_primary(items)
+    attach_primary_identities(items)
     page: Page[PersonRow] = Page(
         items=items,
         next_cursor=reads.next_cursor(items[-1], order) if len(found) > limit else None,
@@ -313,42 +293,27 @@ def person_rows(
     return page
 
 
-def _attach_primary(rows: "list[PersonRow]") -> None:
-    if not rows:
-        return
-    by_id = {r.pk: r for r in rows}
-    ids = list(by_id)
-    for person_id, kind, value in reads.fetch(
-        f"SELECT person_id, kind, value FROM people_identity WHERE person_id IN ({reads.marks(ids)}) "  # noqa: S608
-        "AND kind IN ('email', 'phone') ORDER BY is_primary DESC, id ASC",
-        ids,
-    ):
-        row = by_id[person_id]
-        if kind == "email":
-            if not row.primary_email:
-                row.primary_email = value
-        elif not row.primary_phone:
-            row.primary_phone = value
-
-
-def attach_primary_identities(people: list[Person]) -> None:
-    """One query for the whole page: sets `primary_email` and `primary_phone` on each person."""
+def attach_primary_identities(people: "Sequence[Person | PersonRow]") -> None:
+    """One query for the whole page: sets `primary_email` and `primary_phone` on each person
+    (model instances or PersonRow): the primary identity of each kind, else the oldest."""
     by_id = {p.pk: p for p in people}
     for p in people:
         p.primary_email = ""
         p.primary_phone = ""
     if not by_id:
         return
-    rows = (
-        Identity.objects.filter(person_id__in=by_id, kind__in=["email", "phone"])
-        .order_by("-is_primary", "id")
-        .values_list("person_id", "kind", "value")
-    )
-    for person_id, kind, value in rows:
-        attr = "primary_email" if kind == "email" else "primary_phone"
+    ids = list(by_id)
+    for person_id, kind, value in reads.fetch(
+        f"SELECT person_id, kind, value FROM people_identity WHERE person_id IN ({reads.marks(ids)}) "  # noqa: S608
+        "AND kind IN ('email', 'phone') ORDER BY is_primary DESC, id ASC",
+        ids,
+    ):
         person = by_id[person_id]
-        if not getattr(person, attr):
-            setattr(person, attr, value)
+        if kind == "email":
+            if not person.primary_email:
+                person.primary_email = value
+        elif not person.primary_phone:
+            person.primary_phone = value
 
 
 def person_detail(*, user: User, person_id: Any) -> Person:

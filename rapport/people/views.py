@@ -95,6 +95,14 @@ ORG_PAGES = RecordPages(
 # --- people -----------------------------------------------------------------------------
 
 
+def _reach_cells(p: PersonRow) -> tuple[str, str]:
+    """A row's email and phone as mailto:/tel: links, escaped."""
+    email, phone = p.primary_email, p.primary_phone
+    email_cell = f'<a href="mailto:{_e(quote(email, safe="@"))}">{_e(email)}</a>' if email else ""
+    phone_cell = f'<a href="tel:{_e(quote(phone, safe="+"))}">{_e(phone)}</a>' if phone else ""
+    return email_cell, phone_cell
+
+
 def _person_row(user: User, p: PersonRow) -> str:
     """One row of the people list. Built in Python with every value escaped (html.escape), like the board's
     cards: the list is the screen people open most, and 50 rows through Django's template
@@ -109,9 +117,7 @@ def _person_row(user: User, p: PersonRow) -> str:
         if org is not None and can_see(user, org)
         else ""
     )
-    email, phone = p.primary_email, p.primary_phone
-    email_cell = f'<a href="mailto:{_e(quote(email, safe="@"))}">{_e(email)}</a>' if email else ""
-    phone_cell = f'<a href="tel:{_e(quote(phone, safe="+"))}">{_e(phone)}</a>' if phone else ""
+    email_cell, phone_cell = _reach_cells(p)
     return (
         f'<tr><td><a href="/people/{p.pk}/">{_e(p.full_name)}</a>{badges}</td>'
         f"<td>{_e(p.title)}</td><td>{org_cell}</td><td>{email_cell}</td>"
@@ -573,9 +579,7 @@ def organisation_detail_view(request: AuthedRequest, pk: int) -> HttpResponse:
 
 def _org_person_row(p: PersonRow) -> str:
     """A row of an organisation's people, built like the people list's (every value escaped)."""
-    email, phone = p.primary_email, p.primary_phone
-    email_cell = f'<a href="mailto:{_e(quote(email, safe="@"))}">{_e(email)}</a>' if email else ""
-    phone_cell = f'<a href="tel:{_e(quote(phone, safe="+"))}">{_e(phone)}</a>' if phone else ""
+    email_cell, phone_cell = _reach_cells(p)
     return (
         f'<tr><td><a href="/people/{p.pk}/" dir="auto">{_e(p.full_name)}</a></td><td>{_e(p.title)}</td>'
         f'<td>{email_cell}</td><td class="nowrap">{phone_cell}</td></tr>'

@@ -15,6 +15,7 @@ from rapport.core.access import get_visible, visible
 from rapport.core.errors import ActionError
 from rapport.core.pagination import Page, keyset_page
 from rapport.core.search import prefix_q, prefix_sql
+from rapport.people.selectors import OrgRef
 from rapport.sales.models import Deal, DealStatus, Pipeline, Stage
 
 DEAL_SORTS = {
@@ -74,7 +75,7 @@ class DealRow:
     stage_name: str
     owner: str
     organisation_id: int | None
-    organisation: "BoardOrg | None"
+    organisation: "OrgRef | None"
 
     @property
     def id(self) -> int:
@@ -135,7 +136,7 @@ def deal_rows(
             pk=r[0], name=r[1], name_key=r[2], status=r[3], amount=reads.decimal(r[4]) or Decimal("0"),
             currency=r[5], expected_close=r[6], created_at=reads.aware(r[7]), stage_name=r[8],
             owner=f"{r[10]} {r[11]}".strip() or r[9], organisation_id=r[12],
-            organisation=BoardOrg(r[12], r[13], r[14], r[15], r[16]) if r[12] is not None else None,
+            organisation=OrgRef(r[12], r[13], r[14], r[15], r[16]) if r[12] is not None else None,
         )
         for r in found[:limit]
     ]  # fmt: skip
@@ -157,15 +158,6 @@ def deal_detail(*, user: User, deal_id: Any) -> Deal:
 
 
 @dataclass(slots=True)
-class BoardOrg:
-    pk: int
-    name: str
-    owner_id: int
-    team_id: int | None
-    visibility: str
-
-
-@dataclass(slots=True)
 class BoardCard:
     """What a board card shows, read as plain values: building 180 Deal, Organisation and
     User instances (550 model objects) was the board's biggest single cost after its totals.
@@ -180,7 +172,7 @@ class BoardCard:
     team_id: int | None
     visibility: str
     owner_name: str
-    organisation: BoardOrg | None
+    organisation: OrgRef | None
 
     @property
     def id(self) -> int:
@@ -216,7 +208,7 @@ def _card(row: tuple) -> BoardCard:
         row[:13]
     )
     username, first, last = row[13:]
-    org = BoardOrg(org_id, org_name, o_owner, o_team, o_vis) if org_id is not None else None
+    org = OrgRef(org_id, org_name, o_owner, o_team, o_vis) if org_id is not None else None
     owner_name = f"{first} {last}".strip() or username  # as User.__str__
     amount = reads.decimal(amount) or Decimal("0")
     return BoardCard(pk, name, amount, currency, version, owner_id, team_id, vis, owner_name, org)

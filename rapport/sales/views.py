@@ -22,7 +22,7 @@ from rapport.core import reads
 from rapport.core.access import can_edit, can_see
 from rapport.core.errors import ActionError, ConflictError
 from rapport.core.http import AuthedRequest, concrete_user, int_param
-from rapport.people.selectors import organisation_detail, organisations_visible, people_visible
+from rapport.people.selectors import OrgRef, organisation_detail, organisations_visible, people_visible
 from rapport.sales import actions
 from rapport.sales.forms import (
     DealCreateForm,
@@ -39,7 +39,6 @@ from rapport.sales.selectors import (
     DEAL_SORTS,
     BoardCard,
     BoardColumn,
-    BoardOrg,
     DealFilters,
     DealRow,
     deal_detail,
@@ -352,7 +351,7 @@ class _BoardAccess:
             answer = self.edit[key] = can_edit(self.user, deal)
         return answer
 
-    def can_see(self, org: BoardOrg) -> bool:
+    def can_see(self, org: OrgRef) -> bool:
         key = (org.owner_id, org.team_id, org.visibility)
         if (answer := self.see.get(key)) is None:
             answer = self.see[key] = can_see(self.user, org)
