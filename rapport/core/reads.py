@@ -15,10 +15,13 @@ Record-level access goes through `visibility_sql`, the SQL twin of `access.visib
 import datetime as dt
 import decimal as _decimal
 import functools
+import hashlib
+import re
+import weakref
 from collections.abc import Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from django.db import connection, models
+from django.db import ProgrammingError, connection, models
 from django.utils import timezone
 
 from rapport.accounts.models import Role, User
@@ -76,6 +79,80 @@ def fetch_one(sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
+
+
+# Prepared statements on PostgreSQL, for statements whose plan does not depend on the values
+# (index lookups, index walks): there planning can cost more than running (the inbox's
+# conversation page at 10M messages: 2.3 ms to plan, 0.6 ms to run). Django binds parameters client-side and leaves psycopg's prepared statements off (for
+# connection poolers), so SQL's own PREPARE/EXECUTE is used: the first use of a statement on a
+# connection sends "PREPARE …; EXECUTE …" in one round trip, later ones "EXECUTE name(values)".
+# After five runs PostgreSQL keeps a generic plan when it costs no more than the custom ones.
+# SQLite (which caches its own statements) runs the SQL as is.
+_PREPARED: "weakref.WeakKeyDictionary[Any, set[str]]" = weakref.WeakKeyDictionary()
+_NAMES: dict[str, str] = {}  # statement name → SQL, for tests and debugging
+_PLACEHOLDER = re.compile(r"%[s%]")
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(sql: str) -> tuple[str, str, int]:
+    """(name, the body for PREPARE with $1…$n, n) of a statement written with %s placeholders.
+    The body's own percent signs are doubled: it travels in a string that psycopg formats."""
+    count = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal count
+        if match.group() == "%%":
+            return "%%"
+        count += 1
+        return f"${count}"
+
+    body = _PLACEHOLDER.sub(number, sql)
+    name = "rapport_" + hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:24]
+    _NAMES[name] = sql
+    return name, body, count
+
+
+def prepared_sql(executed: str) -> str:
+    """The SQL behind an "EXECUTE rapport_…(…)" as logged (else `executed` itself)."""
+    match = re.match(r"\s*EXECUTE (rapport_[0-9a-f]+)", executed)
+    return _NAMES.get(match.group(1), executed) if match else executed
+
+
+def fetch_prepared(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """fetch, as a prepared statement on PostgreSQL (see above)."""
+    if connection.vendor != "postgresql":
+        return fetch(sql, params)
+    name, body, count = _statement(sql)
+    if count != len(params):
+        raise ValueError(f"{count} placeholders, {len(params)} parameters")
+    execute = f"EXECUTE {name}({marks(params)})" if params else f"EXECUTE {name}"
+    with connection.cursor() as cursor:
+        raw = connection.connection
+        known = _PREPARED.get(raw)
+        if known is None:
+            known = _PREPARED[raw] = set()
+        if name in known:
+            try:
+                cursor.execute(execute, params)
+                return cursor.fetchall()
+            except ProgrammingError as exc:
+                # Deallocated behind our back (DISCARD ALL, a pooler): forget them all and,
+                # outside a transaction the error has spoilt, prepare it again.
+                if getattr(exc.__cause__, "sqlstate", None) != "26000":
+                    raise
+                known.clear()
+                if connection.in_atomic_block:
+                    raise
+        # A prepared statement outlives a rolled-back transaction: known from here on.
+        cursor.execute(f"PREPARE {name} AS {body}; {execute}", params)
+        known.add(name)
+        cursor.nextset()
+        return cursor.fetchall()
+
+
+def fetch_one_prepared(sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    rows = fetch_prepared(sql, params)
+    return rows[0] if rows else None
 
 
 def marks(values: Sequence[Any]) -> str:

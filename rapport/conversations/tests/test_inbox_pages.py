@@ -21,6 +21,7 @@ from rapport.conversations import selectors
 from rapport.conversations.ingest import ingest
 from rapport.conversations.models import Conversation, Notification, SlaState
 from rapport.conversations.views import _deals_of
+from rapport.core import reads
 from rapport.people.models import Person
 from rapport.sales.selectors import deals_visible
 
@@ -132,7 +133,6 @@ def test_deals_panel_is_the_ten_newest_visible_deals_of_the_person_or_their_orga
 
 
 def test_pages_continue_exactly_after_the_cursor_even_when_times_tie(channel, alice):
-    from rapport.conversations import selectors
 
     convs = [_conv(channel, f"m{i}", email=f"p{i}@example.org") for i in range(9)]
     same = timezone.now().replace(microsecond=0)
@@ -173,7 +173,7 @@ def test_poll_reads_only_the_conversation_head_and_keeps_the_edit_rules(channel,
     with CaptureQueriesContext(connection) as queries:
         data = alice_client.get(f"/inbox/{conv.pk}/messages.json").json()
     # On PostgreSQL the reads run as prepared statements: "EXECUTE rapport_…(…)" once prepared.
-    sqls = [selectors.prepared_sql(q["sql"]) for q in queries]
+    sqls = [reads.prepared_sql(q["sql"]) for q in queries]
     head = [sql for sql in sqls if re.search(r'FROM "?conversations_conversation"? ', sql)]
     assert len(head) == 1 and "JOIN" not in head[0]
     assert len(queries) <= 5  # session, user, teams, the head, the messages
