@@ -418,7 +418,7 @@ class Batch:
                 for conv in objs:
                     if self.dirty.pop(conv.pk, None) is not None:
                         conv.version += 1
-            sql, values = (_insert_with_ids_sql if with_ids else insert_sql)(model, vendor)
+            sql, values = insert_sql(model, vendor, with_ids)
             out.append((sql, [values(obj, conn) for obj in objs]))
         self.new_rows = {}
         if self.messages and not self.need_ids:
@@ -604,29 +604,6 @@ def _newest_in_threads(channel_id: int, thread_ids: list[str]) -> list[tuple[int
             cursor.execute(_newest_in_threads_sql(len(chunk), connection.vendor), [channel_id, *chunk])
             rows += cursor.fetchall()
     return rows
-
-
-@functools.cache
-def _insert_with_ids_sql(model: Any, vendor: str) -> tuple[str, Any]:
-    fields = list(model._meta.concrete_fields)
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(column(f)) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    return sql, row_writer(fields)
-
-
-def _insert_with_ids(model: Any, objs: list[Any]) -> None:
-    """core.rows.insert_rows with the primary key written too (ids given by a plan; see
-    Batch._next_id). A private twin rather than a change to core.rows, which leaves ids to
-    the database everywhere else."""
-    if not objs:
-        return
-    sql, values = _insert_with_ids_sql(model, connection.vendor)
-    conn = conn_itself()
-    with conn.cursor() as cursor:
-        cursor.executemany(sql, [values(obj, conn) for obj in objs])
 
 
 def _by_external_id(channel: Channel | int, external_ids: set[str] | list[str]) -> Any:
