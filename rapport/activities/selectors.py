@@ -150,47 +150,44 @@ def timeline_page(
     see): the rows, order and cursors of `timeline()` (tests compare the two), read in plain
     SQL — compiling the ORM query with its five joins was the costliest part of a person's
     page."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (
-        ("person_id", person_id),
-        ("organisation_id", organisation_id),
-        ("deal_id", deal_id),
-    ):
-        if value is not None:
-            where.append(f"a.{column} = %s")
-            params.append(value)
-    after, after_params = reads.keyset_sql(_TL_ORDER, "a", cursor)
-    if after:
-        where.append(after)
-        params += after_params
-    limit = max(1, min(int(limit), 200))
-    rows = _activity_rows(user, where, params, _TL_ORDER, limit + 1)
-    items = rows[:limit]
-    return Page(
-        items=items, next_cursor=reads.next_cursor(items[-1], _TL_ORDER) if len(rows) > limit else None
+    return activity_rows(
+        user=user,
+        person_id=person_id,
+        organisation_id=organisation_id,
+        deal_id=deal_id,
+        cursor=cursor,
+        limit=limit,
     )
 
 
 def activity_rows(
     *,
     user: User,
+    person_id: int | None = None,
+    organisation_id: int | None = None,
+    deal_id: int | None = None,
     kind: str = "",
     owner_id: int | None = None,
     open_tasks: bool = False,
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[Activity]:
-    """The activities list: visible activities newest first, optionally of one kind, one
-    owner's, or only open tasks — read in plain SQL like timeline_page."""
+    """Visible activities newest first, in plain SQL: of one record (a timeline), of one kind,
+    one owner's, or only open tasks (the activities list)."""
     where: list[str] = []
     params: list[Any] = []
+    for column, value in (
+        ("person_id", person_id),
+        ("organisation_id", organisation_id),
+        ("deal_id", deal_id),
+        ("owner_id", owner_id),
+    ):
+        if value is not None:
+            where.append(f"a.{column} = %s")
+            params.append(value)
     if kind in ActivityKind.values:
         where.append("a.kind = %s")
         params.append(kind)
-    if owner_id is not None:
-        where.append("a.owner_id = %s")
-        params.append(owner_id)
     if open_tasks:
         # Literals, as the partial index activity_open_tasks states them (SQLite uses a
         # partial index only when the query repeats its condition; bound values do not).

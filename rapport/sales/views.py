@@ -74,11 +74,6 @@ DEAL_PAGES = RecordPages(
 )
 
 
-def _org_visible(user: User, deal: Deal) -> bool:
-    # A deal shared with everyone may belong to a private organisation: never show its name.
-    return deal.organisation is not None and can_see(user, deal.organisation)
-
-
 @login_required
 def deal_list_view(request: AuthedRequest) -> HttpResponse:
     filters = DealFilters(
