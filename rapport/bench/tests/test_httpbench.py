@@ -162,4 +162,3 @@ def test_the_load_generator_runs_inside_a_thread_that_has_a_running_loop():
         return run_coroutine(inner())  # called with this loop running
 
     assert run_coroutine(outer()) == 42
-

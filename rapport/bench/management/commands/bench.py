@@ -229,6 +229,20 @@ def _serve_and_measure(
         stop(server)
 
 
+def _serve_and_report(
+    cmd: BaseCommand,
+    opts: dict[str, Any],
+    path: Path,
+    env: dict[str, str],
+    targets: list[Target],
+    **extra: Any,
+) -> None:
+    """Serve the database at `path`, measure `targets`, print the table and the JSON line
+    (`extra` goes into it); the server's log sits next to the database."""
+    log_path = path.with_suffix(".server.log")
+    _report(cmd, _serve_and_measure(cmd, opts, log_path, env, targets), log_path, **extra)
+
+
 def _report(cmd: BaseCommand, results: list[Stats], log_path: Path, **extra: Any) -> None:
     """The table, any errors, then the JSON summary as the very last line; exit 1 on errors."""
     out = cmd.stdout
@@ -284,12 +298,12 @@ def run_core(cmd: BaseCommand, opts: dict[str, Any]) -> None:
     ids, prefixes = _sample(path)
     targets = _targets(pages, ids, prefixes)
 
-    log_path = path.with_suffix(".server.log")
-    results = _serve_and_measure(cmd, opts, log_path, env, targets)
-    _report(
+    _serve_and_report(
         cmd,
-        results,
-        log_path,
+        opts,
+        path,
+        env,
+        targets,
         bench="core",
         people=existing,
         db=str(path),
@@ -423,12 +437,12 @@ def run_dashboard(cmd: BaseCommand, opts: dict[str, Any]) -> None:
         targets.append(Target(f"dashboard {days}d", [f"/listening/?since={since}"]))
         if row and days == 30:
             targets.append(Target("dashboard 30d, query", [f"/listening/?since={since}&query={row[0]}"]))
-    log_path = path.with_suffix(".server.log")
-    results = _serve_and_measure(cmd, opts, log_path, env, targets)
-    _report(
+    _serve_and_report(
         cmd,
-        results,
-        log_path,
+        opts,
+        path,
+        env,
+        targets,
         bench="dashboard",
         mentions=found,
         db=str(path),
