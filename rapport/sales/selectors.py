@@ -305,10 +305,10 @@ def pipeline_choices(*, with_stages: bool = False) -> list[Pipeline]:
     return pipelines
 
 
-def _month(day: Any) -> dt.date:
-    if isinstance(day, str):  # SQLite hands back a date column's text in GROUP BY results
-        day = dt.date.fromisoformat(day[:10])
-    return dt.date(day.year, day.month, 1)
+def _month(day: dt.date) -> dt.date:
+    # A date column comes back as a date on both databases (Django's SQLite converter reads
+    # the column's declared type, GROUP BY included).
+    return day.replace(day=1)
 
 
 @dataclass

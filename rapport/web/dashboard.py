@@ -55,13 +55,9 @@ def _closing(user: User, limit: int = 8) -> list[ClosingDeal]:
         [user.pk, "open", limit],
     )
     return [
-        ClosingDeal(pk, name, stage, reads.decimal(amount), currency, _date(close))
+        ClosingDeal(pk, name, stage, reads.decimal(amount), currency, close)
         for pk, name, stage, amount, currency, close in rows
     ]
-
-
-def _date(value: Any) -> dt.date | None:
-    return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def home_context(user: User) -> dict[str, Any]:
