@@ -192,7 +192,7 @@ def activity_rows(
         # Literals, as the partial index activity_open_tasks states them (SQLite uses a
         # partial index only when the query repeats its condition; bound values do not).
         where += ["a.kind = 'task'", "a.done_at IS NULL"]
-    after, after_params = reads.keyset_sql(_TL_ORDER, "a", cursor)
+    after, after_params = reads.keyset_sql(_TL_ORDER, "a", cursor, Activity)
     if after:
         where.append(after)
         params += after_params

@@ -317,7 +317,7 @@ def inbox_rows(
     elif filters.view == "teams":
         teams = user.team_ids()
         if not teams:  # the ORM's team_id__in=[] matches nothing
-            reads.keyset_sql(INBOX_ORDER, "c", cursor)  # a bad cursor is still an error
+            reads.keyset_sql(INBOX_ORDER, "c", cursor, Conversation)  # a bad cursor is still an error
             return Page(items=[], next_cursor=None)
         where.append(f"c.team_id IN ({reads.marks(teams)})")
         params += teams
@@ -342,7 +342,7 @@ def inbox_rows(
         cond, cond_params = _icontains_sql("c.subject", filters.q[:100])
         where.append(cond)
         params += cond_params
-    after, after_params = reads.keyset_sql(INBOX_ORDER, "c", cursor)
+    after, after_params = reads.keyset_sql(INBOX_ORDER, "c", cursor, Conversation)
     if after:
         where.append(after)
         params += after_params

@@ -181,27 +181,32 @@ def as_bool(value: Any) -> bool:
     return bool(value)
 
 
-def _cursor_type(column: str) -> type | tuple[type, ...]:
-    if column == "id" or column.endswith("_id"):
-        return int
-    if column.endswith("_at"):
+def _cursor_type(model: type[models.Model], name: str) -> type:
+    """The Python type a cursor value for `model`'s field `name` must have."""
+    field = model._meta.get_field(name)
+    if isinstance(field, models.DateTimeField):
         return dt.datetime
-    if column == "amount":
+    if isinstance(field, models.DecimalField):
         return _decimal.Decimal
+    if isinstance(field, models.IntegerField | models.AutoField | models.ForeignKey):
+        return int
     return str
 
 
-def keyset_sql(order: list[str], alias: str, cursor: str | None) -> tuple[str, list[Any]]:
-    """The WHERE fragment for the rows after `cursor` in `order` (like ["sort_key", "id"] or
-    ["-created_at", "-id"]): the same condition core.pagination.keyset_page builds, with the
-    redundant bound on the first key that starts the index scan at the cursor."""
+def keyset_sql(
+    order: list[str], alias: str, cursor: str | None, model: type[models.Model]
+) -> tuple[str, list[Any]]:
+    """The WHERE fragment for the rows of `model` (as `alias`) after `cursor` in `order` (like
+    ["sort_key", "id"] or ["-created_at", "-id"]): the same condition core.pagination.keyset_page
+    builds, with the redundant bound on the first key that starts the index scan at the
+    cursor. Each cursor value must have its field's type."""
     if not cursor:
         return "", []
     values = decode_cursor(cursor)
     if len(values) != len(order):
         raise ActionError("The page cursor is not valid.", {"cursor": ["Invalid cursor."]})
     for name, value in zip(order, values, strict=True):
-        if not isinstance(value, _cursor_type(name.lstrip("-"))) or isinstance(value, bool):
+        if not isinstance(value, _cursor_type(model, name.lstrip("-"))) or isinstance(value, bool):
             # A hand-made cursor with a text where a date belongs would be a database error.
             raise ActionError("The page cursor is not valid.", {"cursor": ["Invalid cursor."]})
     values = [db_datetime(v) if isinstance(v, dt.datetime) else v for v in values]

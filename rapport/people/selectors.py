@@ -265,7 +265,7 @@ def person_rows(
     if filters.tag:
         where.append(_TAGGED_SQL)
         params.append(filters.tag)
-    after, after_params = reads.keyset_sql(order, "p", cursor)
+    after, after_params = reads.keyset_sql(order, "p", cursor, Person)
     if after:
         where.append(after)
         params += after_params

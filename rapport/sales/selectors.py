@@ -118,7 +118,7 @@ def deal_rows(
         total = row[0] if row else 0
         capped = total > pagination.CAP
         total = min(total, pagination.CAP)
-    after, after_params = reads.keyset_sql(order, "d", cursor)
+    after, after_params = reads.keyset_sql(order, "d", cursor, Deal)
     if after:
         where.append(after)
         params += after_params
@@ -283,7 +283,7 @@ def stage_cards(
     if not cursor:
         raise ActionError("Say after which card to go on.", {"after": ["Required."]})
     where, params = _card_query(user, stage.pipeline_id, owner_id)
-    after, after_params = reads.keyset_sql(_CARD_ORDER, "d", cursor)
+    after, after_params = reads.keyset_sql(_CARD_ORDER, "d", cursor, Deal)
     rows = reads.fetch(
         _CARD_SQL.format(where=where, after=f" AND {after}"),
         [*params, stage.pk, stage.deal_status, *after_params, limit + 1],
