@@ -1,12 +1,15 @@
 """The ingest benchmark on a small N, and the batch pipeline's exactly-once guarantees."""
 
+import dataclasses
 import io
 import json
 
 import pytest
+from django.db.models import Count
 
+from rapport.channels import registry
 from rapport.channels.actions import payload_store
-from rapport.channels.models import PayloadStatus, RawPayload
+from rapport.channels.models import ChannelKind, PayloadStatus, RawPayload
 from rapport.channels.testing import message_event, webhook_channel
 from rapport.conversations import benchmark
 from rapport.conversations import ingest as ingest_module
@@ -25,7 +28,9 @@ def test_small_ingest_benchmark_loses_and_duplicates_nothing_and_ends_with_json(
     assert figures["messages"] == 60 and figures["people"] == 6 and figures["deliveries"] == 120
     assert figures["payloads_pending"] == 0 and figures["payloads_dead"] == 0
     assert figures["messages_per_s"] > 0 and "p95_lag_ms" in figures
-    assert Message.objects.filter(external_id__startswith="bench-").count() == 60
+    # Every message in the database (not only ids starting "bench-": a Bluesky post's id is
+    # its at:// URI).
+    assert Message.objects.count() == 60
 
 
 def test_benchmark_refuses_a_database_with_real_messages(north):
@@ -96,3 +101,110 @@ def test_a_failing_batch_is_retried_payload_by_payload_so_one_bad_message_holds_
     assert sorted(Message.objects.values_list("external_id", flat=True)) == ["b0", "b2"]
     bad = RawPayload.objects.get(delivery_id="evt-b1")
     assert bad.status == PayloadStatus.RECEIVED and "bug on this one" in bad.error and bad.attempts == 1
+
+
+# --- the generated traffic ------------------------------------------------------------------
+
+# Every channel kind that receives customer messages; a generator left out fails here.
+EXPECTED_KINDS = {
+    "webhook",
+    "email",
+    "chat",
+    "x",
+    "mastodon",
+    "bluesky",
+    "facebook",
+    "instagram",
+    "whatsapp",
+    "sms",
+    "phone",
+}
+
+
+@pytest.fixture
+def bench_channels(north, south):
+    return benchmark._channels(north, south)
+
+
+def test_every_connector_has_a_generator_and_none_is_left_out(bench_channels):
+    out = io.StringIO()
+    generators = benchmark._generators(bench_channels, out)
+    assert "left out" not in out.getvalue()
+    assert [g.kind for g in generators] == list(ChannelKind.values)
+    assert set(ChannelKind.values) == EXPECTED_KINDS
+    for kind, template in benchmark.TEMPLATES.items():
+        # Realistic letters and messages, never the connectors' hostile or broken fixtures.
+        hostile = ("hostile", "broken", "zip_bomb", "deep", "header_injection", "unknown", "not_")
+        assert not any(word in template.fixture for word in hostile), (kind, template.fixture)
+
+
+def test_a_connector_without_a_usable_template_is_left_out_and_said_so(bench_channels, monkeypatch):
+    monkeypatch.setitem(
+        benchmark.TEMPLATES,
+        ChannelKind.SMS,
+        dataclasses.replace(benchmark.TEMPLATES[ChannelKind.SMS], fields={"From": "{author}"}),
+    )
+    out = io.StringIO()
+    kinds = [g.kind for g in benchmark._generators(bench_channels, out)]
+    assert ChannelKind.SMS not in kinds and ChannelKind.PHONE in kinds
+    assert "sms: left out (LookupError: the generated payload reads back with external id" in out.getvalue()
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED_KINDS))
+def test_generated_payloads_read_back_through_the_real_normaliser(bench_channels, kind):
+    from rapport.people.identities import normalise
+
+    channel = bench_channels[kind]
+    gen = benchmark.WebhookGenerator() if kind == "webhook" else benchmark.FixtureGenerator(kind, channel)
+    inbound = registry.inbound(kind)
+    identities = set()
+    previous = ""
+    for n, (name, text) in enumerate(
+        [
+            ("Jane Doe", "Hello, could you tell me when order 1001 will be delivered?"),
+            ("Zoë Müller", "Worst service ever: order 1002 & its <b>invoice</b> are lost. Refund now!"),
+            (
+                "Seán O'Brien",
+                "Thanks a lot — the replacement for order 1003 works perfectly (5€ well spent).",
+            ),
+        ]
+    ):
+        sender = benchmark.Sender(n, kind, gen.identity_kind, gen.author(n), name)
+        ext = f"bench-{n}-{1000 + n}"
+        body = gen.body(ext=ext, sender=sender, text=text, reply_to=previous, thread=f"dm-{n}")
+        cms = inbound.normalise(channel, RawPayload(channel=channel, body=body, headers=dict(gen.headers)))
+        assert len(cms) == 1
+        cm = cms[0]
+        assert cm.external_id == gen.external_id(ext, sender)
+        assert cm.author.kind == gen.identity_kind
+        # A valid identity of its kind (phone numbers parse, handles are handles), one per sender.
+        identity = normalise(gen.identity_kind, cm.author.value)
+        assert identity == normalise(gen.identity_kind, sender.value)
+        identities.add(identity)
+        if kind == "phone":
+            # A call's message is the connector's summary of the call, not the customer's words.
+            assert cm.text.startswith("Inbound call: answered, ") and cm.text == gen.reads_as(
+                ext, sender, text
+            )
+        else:
+            assert text in cm.text and cm.text.strip() == gen.reads_as(ext, sender, text).strip()
+        if previous and gen.replies:
+            assert gen.external_id(previous, sender) in cm.reply_keys()
+        previous = ext
+    assert len(identities) == 3
+
+
+def test_an_ingest_run_over_every_connector_stores_each_message_once(bench_channels):
+    from rapport.conversations.models import Call
+
+    figures = benchmark.run(messages=110, stdout=io.StringIO())  # 11 people: one per connector
+    assert figures["channels"] == sorted(EXPECTED_KINDS)
+    assert figures["lost"] == 0 and figures["duplicated"] == 0 and figures["unexpected"] == 0
+    assert figures["payloads_pending"] == 0 and figures["payloads_dead"] == 0
+    per_kind = dict(
+        Message.objects.filter(channel__name__startswith="Bench ")
+        .values_list("channel__kind")
+        .annotate(n=Count("id"))
+    )
+    assert set(per_kind) == EXPECTED_KINDS and sum(per_kind.values()) == 110
+    assert Call.objects.count() == per_kind["phone"]  # the connector's after_ingest hook ran
