@@ -48,6 +48,8 @@ from rapport.channels.models import Channel, ChannelKind, PayloadStatus, RawPayl
 
 RECEIVE_CHUNK = 200
 WORKER_PAUSE = 0.2  # seconds a worker waits when there is less than a batch pending
+# The worker parses ahead in a second process (see ingest.ParseAhead); off to compare.
+PARSE_AHEAD = os.environ.get("RAPPORT_BENCH_PARSE_AHEAD", "1") != "0"
 
 ANGRY = [
     "This is unacceptable. My order {n} arrived broken and nobody answers. I want a refund now!",
@@ -791,9 +793,12 @@ def _pending() -> int:
 
 def _worker(done_receiving: Any, counter: Any, stats: Any) -> None:
     """A worker process: drain pending payloads in batches until the receiver is done and
-    nothing is left. Adds its CPU seconds, its seconds in storing transactions and its
-    batches to `stats`."""
-    from rapport.conversations.ingest import BATCH_SIZE, process_batch
+    nothing is left, as `rapport inbox_worker` does (parsing the next batch in a second
+    process while storing this one). Adds its CPU seconds (its parse-ahead process's
+    included), its seconds in storing transactions and its batches to `stats`."""
+    import resource
+
+    from rapport.conversations.ingest import run_worker
 
     connections.close_all()
     # RAPPORT_BENCH_PROFILE=<file>: the worker runs under cProfile and dumps its stats there
@@ -806,24 +811,24 @@ def _worker(done_receiving: Any, counter: Any, stats: Any) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     cpu0 = time.process_time()
-    while True:
-        result = process_batch()
+
+    def on_batch(result: Any) -> None:
         with counter.get_lock():
             counter.value += result.created
-        if result.fetched:
-            with stats.get_lock():
-                stats[1] += result.write_s
-                stats[2] += 1
-                stats[3] += result.planned
-        if result.fetched >= BATCH_SIZE:
-            continue  # a backlog: keep going
-        if not result.fetched and done_receiving.is_set() and not _pending():
-            break
-        # Let a batch build up: SQLite has one writer, and every short transaction makes the
-        # receiver wait for the lock (in the busy handler's coarse sleeps).
-        time.sleep(WORKER_PAUSE)
+        with stats.get_lock():
+            stats[1] += result.write_s
+            stats[2] += 1
+            stats[3] += result.planned
+
+    def keep_going() -> bool:
+        return not (done_receiving.is_set() and not _pending())
+
+    # Less than a batch pending: let one build up, since SQLite has one writer and every
+    # short transaction makes the receiver wait for the lock (in the busy handler's sleeps).
+    run_worker(keep_going=keep_going, parse_ahead=PARSE_AHEAD, pause=WORKER_PAUSE, on_batch=on_batch)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with stats.get_lock():
-        stats[0] += time.process_time() - cpu0
+        stats[0] += time.process_time() - cpu0 + children.ru_utime + children.ru_stime
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(f"{profile_to}.{os.getpid()}")

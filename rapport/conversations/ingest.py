@@ -14,13 +14,15 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import operator
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, connections, models, transaction
 from django.db.models import F
 from django.db.models.base import ModelState
 from django.utils import timezone
@@ -78,15 +80,10 @@ _ORG_OWNER = Organisation._meta.get_field("owner")
 _ASSIGNEE = Conversation._meta.get_field("assignee")
 _PERSON = Conversation._meta.get_field("person")
 _PERSON_ORG = Person._meta.get_field("organisation")
-assert [f.attname for f in Notification._meta.concrete_fields] == [
-    "id",
-    "user_id",
-    "conversation_id",
-    "kind",
-    "text",
-    "created_at",
-    "read_at",
-], "Batch.notify builds notices positionally"
+_NOTIFICATION_NAMES = ("id", "user_id", "conversation_id", "kind", "text", "created_at", "read_at")
+assert tuple(f.attname for f in Notification._meta.concrete_fields) == _NOTIFICATION_NAMES, (
+    "Batch.notify builds notices positionally"
+)
 _PERSON_ONLY = ("id", "owner_id", "team_id", "visibility", "organisation_id", "is_vip", "merged_into_id")
 
 
@@ -98,6 +95,16 @@ def _bare(model: Any, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
     state = ModelState()
     state.adding, state.db = False, connection.alias
     obj._state = state
+    return obj
+
+
+def _new(model: Any, names: tuple[str, ...], values: tuple[Any, ...] | list[Any]) -> Any:
+    """A new (unsaved) instance with every concrete field given, as Model(*values) builds it
+    but without Model.__init__'s per-field walk and its init signals (no receivers here): a
+    batch builds one message and most of a notice per message stored."""
+    obj = model.__new__(model)
+    obj.__dict__.update(zip(names, values, strict=True))
+    obj._state = ModelState()
     return obj
 
 
@@ -386,8 +393,8 @@ class Batch:
         if user is not None and user.is_active:
             # Positional (id, user, conversation, kind, text, created_at, read_at): the keyword
             # path costs twice as much, and a batch queues a notice for most messages.
-            row: list[Any] = [None, user.pk, conversation.pk, kind, text[:300], timezone.now(), None]
-            self.notices.append(Notification(*row))
+            row = (None, user.pk, conversation.pk, kind, text[:300], timezone.now(), None)
+            self.notices.append(_new(Notification, _NOTIFICATION_NAMES, row))
 
     def flush_messages(self) -> None:
         """Insert the messages (and channel links) kept so far: an auto-reply must come after
@@ -560,10 +567,12 @@ def _stored_external_ids(channel_id: int, external_ids: list[str]) -> list[tuple
     )
 
 
+_CONV_VALUES = operator.itemgetter(*_CONV_FIELDS)
+
+
 def _conv_snapshot(conv: Conversation) -> tuple[Any, ...]:
     """A conversation's field values as read (all immutable: text, numbers, datetimes)."""
-    d = conv.__dict__
-    return tuple(d[name] for name in _CONV_FIELDS)
+    return _CONV_VALUES(conv.__dict__)  # type: ignore[no-any-return]
 
 
 @functools.cache
@@ -875,11 +884,10 @@ def _new_message(
         "urgency": sc.urgency,
         "raw_payload_id": payload.pk if payload is not None else None,
     }
-    # Positional: the ORM's keyword path costs twice as much, for every message.
-    return Message(*[values[name] for name in _MESSAGE_FIELDS])
+    return _new(Message, _MESSAGE_FIELDS, [values[name] for name in _MESSAGE_FIELDS])
 
 
-_MESSAGE_FIELDS = [f.attname for f in Message._meta.concrete_fields]
+_MESSAGE_FIELDS = tuple(f.attname for f in Message._meta.concrete_fields)
 # Every other column's default; the callable ones (received_at, attachments) are set above.
 _MESSAGE_BLANK = {
     f.attname: f.get_default()
@@ -1108,6 +1116,11 @@ def score_many(texts: list[str]) -> list[Score]:
     return [score(t) for t in texts]
 
 
+# Per payload: the payload, its messages as (canonical message, external id, text, sanitised
+# HTML, score), and the dead-letter reason when it cannot be read.
+Scored = list[tuple[RawPayload, list[tuple[Any, ...]], str]]
+
+
 @dataclass
 class BatchResult:
     fetched: int = 0  # pending payloads read
@@ -1131,21 +1144,16 @@ def process_batch(
     payloads' "processed" mark: a worker killed mid-batch leaves every payload pending and
     nothing else. If the batch fails, each payload is retried alone, which counts attempts
     and sends a payload that keeps failing to the dead letters without holding up the others."""
-    qs = RawPayload.objects.filter(status=PayloadStatus.RECEIVED)
-    if ids is not None:
-        qs = qs.filter(pk__in=ids)
-    if received_before is not None:
-        qs = qs.filter(received_at__lte=received_before)
-    # The fields the pipeline and the connectors read (the others load if ever touched):
-    # building 1,000 full rows (error text, two more dates) was a tenth of the worker.
-    names = ["id", "channel_id", "received_at", "headers", "body", "delivery_id", "status", "attempts"]
-    payloads = [
-        RawPayload.from_db(connection.alias, names, row)
-        for row in qs.order_by("id").values_list(*names)[:limit]
-    ]
-    result = BatchResult(fetched=len(payloads))
+    payloads = _pending_payloads(limit, ids, received_before)
     if not payloads:
-        return result
+        return BatchResult()
+    return store_batch(parse_batch(payloads))
+
+
+def parse_batch(payloads: list[RawPayload]) -> Scored:
+    """Normalise, sanitise and score a batch of payloads: the pure half of the work (no
+    write but a BCC-log channel's own log), done before any lock, and by ParseAhead in a
+    second process while the previous batch is stored."""
     # A batch has a handful of channels: one object each instead of one per payload.
     channels = Channel.objects.select_related("team").in_bulk({p.channel_id for p in payloads})
     work: list[tuple[RawPayload, list[tuple[CanonicalMessage, str, str, str]], str]] = []
@@ -1161,21 +1169,25 @@ def process_batch(
             texts.append(text)
         work.append((payload, prepared, reason))
     scores = iter(score_many(texts))
-    scored: Scored = [
+    return [
         (p, [(cm, ext, text, html, next(scores)) for cm, ext, text, html in prepared], reason)
         for p, prepared, reason in work
     ]
+
+
+def store_batch(scored: Scored) -> BatchResult:
+    """Store a parsed batch (see process_batch) in one transaction."""
+    payloads = [p for p, _, _ in scored]
+    result = BatchResult(fetched=len(payloads))
+    if not payloads:
+        return result
     # SQLite has one write lock, which the webhooks' RawPayload inserts need too: the batch is
     # worked out before taking it, and only checked and written under it (see _plan).
     plan = _plan(scored) if PLAN_OUTSIDE_LOCK and connection.vendor == "sqlite" else None
     started = time.perf_counter()
     try:
         with transaction.atomic():
-            claimed = set(
-                RawPayload.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=[p.pk for p in payloads], status=PayloadStatus.RECEIVED)
-                .values_list("pk", flat=True)
-            )
+            claimed = _claim([p.pk for p in payloads])
             if plan is not None and claimed == plan.claimed and plan.reads.unchanged():
                 outcome = plan.outcome
                 result.planned = True
@@ -1185,16 +1197,9 @@ def process_batch(
             done, dead = outcome.done, outcome.dead
             finished = set(done)
             _run_hooks([(p, [m[1] for m in msgs]) for p, msgs, _ in scored if p.pk in finished])
-            RawPayload.objects.filter(pk__in=done).update(
-                status=PayloadStatus.PROCESSED,
-                processed_at=timezone.now(),
-                error="",
-                attempts=F("attempts") + 1,
-            )
+            _finish(done, PayloadStatus.PROCESSED, "", timezone.now())
             for reason, pks in dead.items():
-                RawPayload.objects.filter(pk__in=pks).update(
-                    status=PayloadStatus.DEAD, error=reason, attempts=F("attempts") + 1
-                )
+                _finish(pks, PayloadStatus.DEAD, reason, None)
     except Exception:
         log.exception("a batch of %s payloads failed; retrying them one by one", len(payloads))
         return _one_by_one(payloads, result)
@@ -1206,7 +1211,82 @@ def process_batch(
     return result
 
 
-Scored = list[tuple[RawPayload, list[tuple[Any, ...]], str]]
+# The payload columns the pipeline and the connectors read (the others load if ever touched):
+# building 1,000 full rows (error text, two more dates) was a tenth of the worker. Plain SQL
+# for the reads and writes a batch makes of its payloads: the ORM compiled their 1,000-id IN
+# lists one parameter at a time, which cost more than running them.
+_PAYLOAD_TABLE = connection.ops.quote_name(RawPayload._meta.db_table)
+_PAYLOAD_NAMES = ("id", "channel_id", "received_at", "headers", "body", "delivery_id", "status", "attempts")
+_PAYLOAD_HEADERS = RawPayload._meta.get_field("headers")
+
+
+def _pending_payloads(
+    limit: int,
+    ids: list[int] | None = None,
+    received_before: dt.datetime | None = None,
+    skip: Collection[int] = (),
+) -> list[RawPayload]:
+    """Up to `limit` payloads still to process, oldest first, but those in `skip` (payloads
+    a parse-ahead process has handed over and that are not stored yet)."""
+    if ids is not None and not ids:
+        return []
+    if skip:
+        # Ids first, through the (status, received_at) index alone, then the rows wanted.
+        rows = reads.fetch(
+            f"SELECT id FROM {_PAYLOAD_TABLE} WHERE status = %s ORDER BY received_at, id LIMIT %s",  # noqa: S608
+            [PayloadStatus.RECEIVED.value, limit + len(skip)],
+        )
+        ids = [pk for (pk,) in rows if pk not in skip][:limit]
+        if not ids:
+            return []
+    sqlite = connection.vendor == "sqlite"
+    # On SQLite the date is read as an expression (`+received_at`): the same text without the
+    # driver's converter, made an aware datetime by the C fromisoformat below.
+    cols = ", ".join("+received_at" if sqlite and n == "received_at" else n for n in _PAYLOAD_NAMES)
+    sql = f"SELECT {cols} FROM {_PAYLOAD_TABLE} WHERE status = %s"  # noqa: S608
+    params: list[Any] = [PayloadStatus.RECEIVED.value]
+    if ids is not None:
+        sql += f" AND id IN ({reads.marks(ids)})"
+        params += ids
+    if received_before is not None:
+        sql += " AND received_at <= %s"
+        params.append(reads.db_datetime(received_before))
+    # The (status, received_at) index's own order (its rows end with the id): no sort.
+    sql += " ORDER BY received_at, id LIMIT %s"
+    params.append(limit)
+    out = []
+    for row in reads.fetch(sql, params):
+        values = list(row)
+        values[2] = _utc_text(values[2]) if sqlite else values[2]
+        values[3] = _field_from_db(_PAYLOAD_HEADERS, values[3])
+        out.append(_bare(RawPayload, _PAYLOAD_NAMES, tuple(values)))
+    return out
+
+
+def _claim(ids: list[int]) -> set[int]:
+    """Of these payloads, those still waiting, locked for this transaction: FOR UPDATE SKIP
+    LOCKED where the database has it (a concurrent worker's are skipped, not waited for);
+    SQLite's one write lock, held since BEGIN IMMEDIATE, does the same there."""
+    sql = f"SELECT id FROM {_PAYLOAD_TABLE} WHERE id IN ({reads.marks(ids)}) AND status = %s"  # noqa: S608
+    if connection.features.has_select_for_update_skip_locked:
+        sql += " FOR UPDATE SKIP LOCKED"
+    return {pk for (pk,) in reads.fetch(sql, [*ids, PayloadStatus.RECEIVED.value])}
+
+
+def _finish(ids: list[int], status: str, error: str, processed_at: dt.datetime | None) -> None:
+    """Mark claimed payloads processed (or dead, with the reason), counting the attempt."""
+    if not ids:
+        return
+    sql = (
+        f"UPDATE {_PAYLOAD_TABLE} SET status = %s, error = %s, attempts = attempts + 1"  # noqa: S608
+        + (", processed_at = %s" if processed_at is not None else "")
+        + f" WHERE id IN ({reads.marks(ids)})"
+    )
+    params: list[Any] = [str(status), error]
+    if processed_at is not None:
+        params.append(reads.db_datetime(processed_at))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *ids])
 
 
 @dataclass
@@ -1344,13 +1424,28 @@ def _plan(scored: Scored) -> _Plan | None:
 def _run_hooks(stored: list[tuple[RawPayload, list[str]]]) -> None:
     """Call the connectors' after_ingest hooks for a batch's stored payloads (see
     `_after_ingest_hook`). Messages are read back by external id: bulk_create does not give
-    ids back on every database, and duplicates stored before the batch count too."""
+    ids back on every database, and duplicates stored before the batch count too. This runs
+    under the write lock, so the reads are one per channel for the whole batch, and only for
+    the payloads a connector's optional `after_ingest_wanted(payload)` says it acts on (a
+    Twilio text needs nothing; a finished call gets its Call row)."""
+    by_channel: dict[int, list[tuple[RawPayload, list[str]]]] = {}
     for payload, external_ids in stored:
         hook = _after_ingest_hook(payload.channel)
-        if hook is None:
+        if hook is None or not external_ids:
             continue
-        by_ext = {m.external_id: m for m in _by_external_id(payload.channel, external_ids)}
-        hook(payload.channel, payload, [by_ext[e] for e in dict.fromkeys(external_ids) if e in by_ext])
+        wanted = getattr(registry.inbound(payload.channel.kind), "after_ingest_wanted", None)
+        if wanted is not None and not wanted(payload):
+            continue
+        by_channel.setdefault(payload.channel_id, []).append((payload, external_ids))
+    for items in by_channel.values():
+        channel = items[0][0].channel
+        hook = _after_ingest_hook(channel)
+        exts = list({e for _, external_ids in items for e in external_ids})
+        by_ext: dict[str, Message] = {}
+        for start in range(0, len(exts), 500):
+            by_ext.update((m.external_id, m) for m in _by_external_id(channel, exts[start : start + 500]))
+        for payload, external_ids in items:
+            hook(channel, payload, [by_ext[e] for e in dict.fromkeys(external_ids) if e in by_ext])
 
 
 def _one_by_one(payloads: list[RawPayload], result: BatchResult) -> BatchResult:
@@ -1382,3 +1477,129 @@ def process_pending(*, older_than: dt.timedelta = dt.timedelta(seconds=0), limit
         if not result.fetched or result.finished < result.fetched:
             break  # nothing left, or some keep failing: they wait for the next sweep
     return done
+
+
+# --- a dedicated worker: parsing ahead -------------------------------------------------------
+
+IDLE_PAUSE = 0.2  # seconds a worker waits for payloads to gather when none are pending
+
+
+def _parse_ahead_loop(batches: Any, acks: Any, stop: Any, parent: int, limit: int, pause: float) -> None:
+    """The parse-ahead process: read the oldest pending payloads not yet handed over, parse
+    them (parse_batch) and hand them to the storing process, at most a queue's depth ahead.
+    It writes nothing, so killing either process loses nothing: a payload handed over but
+    not stored is still pending, and read again once the storing process says it is done
+    with it (acks) or by the next worker."""
+    from queue import Full
+
+    connections.close_all()  # the parent's connection must not be shared across the fork
+    handed: dict[int, None] = {}
+    try:
+        while not stop.is_set() and os.getppid() == parent:
+            while not acks.empty():
+                for pk in acks.get():
+                    handed.pop(pk, None)
+            payloads = _pending_payloads(limit, skip=handed)
+            if not payloads:
+                time.sleep(pause)
+                continue
+            handed.update(dict.fromkeys(p.pk for p in payloads))
+            scored = parse_batch(payloads)
+            while not stop.is_set() and os.getppid() == parent:
+                try:
+                    batches.put(scored, timeout=0.5)
+                    break
+                except Full:
+                    continue
+            if len(payloads) < limit:
+                time.sleep(pause)  # let a batch gather: each store takes SQLite's write lock
+    finally:
+        connections.close_all()
+
+
+class ParseAhead:
+    """Parse the next batch in a second process while this one stores the current one.
+
+    Parsing (MIME, JSON, HTML sanitising, sentiment) is pure CPU and about a third of a
+    batch's work; storing needs the database and, on SQLite, its one write lock. Split in
+    two processes they use two cores: the storing process only plans and writes. Use it
+    as a context manager; `next()` gives a parsed batch (or None when nothing came within
+    `timeout`), `done()` tells the parser those payloads may be read again if still pending
+    (a batch that failed is retried, as process_batch would)."""
+
+    def __init__(self, *, limit: int = BATCH_SIZE, depth: int = 2, pause: float = IDLE_PAUSE):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.batches = ctx.Queue(maxsize=depth)
+        self.acks = ctx.SimpleQueue()
+        self.stop = ctx.Event()
+        connections.close_all()  # forked children must open their own connections
+        self.process = ctx.Process(
+            target=_parse_ahead_loop,
+            args=(self.batches, self.acks, self.stop, os.getpid(), limit, pause),
+            name="rapport-parse-ahead",
+            daemon=True,
+        )
+        self.process.start()
+
+    def next(self, timeout: float) -> Scored | None:
+        from queue import Empty
+
+        try:
+            return self.batches.get(timeout=timeout)  # type: ignore[no-any-return]
+        except Empty:
+            if not self.process.is_alive():
+                raise RuntimeError("the parse-ahead process died") from None
+            return None
+
+    def done(self, scored: Scored) -> None:
+        self.acks.put([p.pk for p, _, _ in scored])
+
+    def close(self) -> None:
+        self.stop.set()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.terminate()
+        self.batches.cancel_join_thread()
+
+    def __enter__(self) -> "ParseAhead":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_worker(
+    *,
+    keep_going: Any = lambda: True,
+    parse_ahead: bool = True,
+    pause: float = IDLE_PAUSE,
+    on_batch: Any = None,
+) -> None:
+    """Drain pending payloads batch after batch for as long as `keep_going()` says (called
+    whenever the worker is idle). With `parse_ahead`, a second process parses while this one
+    stores (see ParseAhead). `on_batch(result)` sees every stored batch."""
+    if not parse_ahead:
+        while True:
+            result = process_batch()
+            if result.fetched and on_batch is not None:
+                on_batch(result)
+            if result.fetched >= BATCH_SIZE:
+                continue  # a backlog: keep going
+            if not result.fetched and not keep_going():
+                return
+            time.sleep(pause)
+    with ParseAhead(pause=pause) as ahead:
+        while True:
+            scored = ahead.next(timeout=pause)
+            if scored is None:
+                if not keep_going():
+                    return
+                continue
+            try:
+                result = store_batch(scored)
+            finally:
+                ahead.done(scored)
+            if on_batch is not None:
+                on_batch(result)

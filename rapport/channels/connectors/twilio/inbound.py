@@ -127,11 +127,17 @@ def normalise(channel: Channel, payload: RawPayload) -> list[CanonicalMessage]:
     return [m.__class__(**{**m.__dict__, "raw_ref": payload.pk}) for m in out]
 
 
+def after_ingest_wanted(payload: RawPayload) -> bool:
+    """Whether after_ingest acts on this payload (the pipeline reads the messages it needs
+    only for those): finished calls."""
+    return (payload.headers or {}).get("X-Rapport-Event") == "call.status"
+
+
 def after_ingest(channel: Channel, payload: RawPayload, messages: list[Any]) -> None:
     """Attach the `Call` row to a finished call's message. Runs inside the pipeline's
     transaction, for messages stored now or by an earlier run of the same payload: one row
     per message (Call.message is one-to-one), so processing again adds nothing."""
-    if (payload.headers or {}).get("X-Rapport-Event") != "call.status":
+    if not after_ingest_wanted(payload):
         return
     p = params(payload)
     sid = p.get("CallSid", "")
@@ -144,14 +150,19 @@ def after_ingest(channel: Channel, payload: RawPayload, messages: list[Any]) -> 
     for message in messages:
         if message.external_id != sid:
             continue
-        Call.objects.get_or_create(
-            message=message,
-            defaults={
-                "conversation_id": message.conversation_id,
-                "direction": direction,
-                "number": number[:40],
-                "duration_s": duration,
-                "outcome": outcome,
-                "logged_by": system_user(),
-            },
+        # One statement, idempotent through the one-to-one's unique index (a get_or_create
+        # is a savepoint, a read and an insert, and this runs under the write lock).
+        Call.objects.bulk_create(
+            [
+                Call(
+                    message=message,
+                    conversation_id=message.conversation_id,
+                    direction=direction,
+                    number=number[:40],
+                    duration_s=duration,
+                    outcome=outcome,
+                    logged_by=system_user(),
+                )
+            ],
+            ignore_conflicts=True,
         )

@@ -1,0 +1,102 @@
+"""The dedicated ingest worker: parse_batch + store_batch are process_batch in two halves, the
+parse-ahead process hands batches over without handing one payload twice, and the worker
+stores everything once whether it parses ahead or not."""
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from rapport.channels.actions import payload_store
+from rapport.channels.models import PayloadStatus, RawPayload
+from rapport.channels.testing import message_event, webhook_channel
+from rapport.conversations import ingest
+from rapport.conversations.models import Message
+
+
+def _store(channel, ext, delivery, **kw):
+    body = json.dumps(message_event(ext, **kw)).encode()
+    return payload_store(channel=channel, body=body, headers={}, delivery_id=delivery)[0]
+
+
+@pytest.mark.django_db
+def test_parse_then_store_is_process_batch_in_two_halves(north):
+    channel = webhook_channel(north)
+    _store(channel, "m1", "evt-1")
+    _store(channel, "m1", "evt-1-again")  # the same message in another event
+    _store(channel, "m2", "evt-2", in_reply_to="m1", value="other@example.org")
+    broken = payload_store(channel=channel, body=b"not json", headers={}, delivery_id="evt-3")[0]
+    scored = ingest.parse_batch(ingest._pending_payloads(10))
+    assert [p.pk for p, _, _ in scored] == sorted(p.pk for p, _, _ in scored)
+    result = ingest.store_batch(scored)
+    assert (result.created, result.duplicates, result.dead, result.finished) == (2, 1, 1, 4)
+    assert Message.objects.count() == 2
+    assert RawPayload.objects.get(pk=broken.pk).status == PayloadStatus.DEAD
+    assert ingest.process_batch().fetched == 0
+
+
+@pytest.mark.django_db
+def test_pending_payloads_leave_out_those_handed_over_and_stay_oldest_first(north):
+    channel = webhook_channel(north)
+    ids = [_store(channel, f"m{i}", f"evt-{i}").pk for i in range(6)]
+    assert [p.pk for p in ingest._pending_payloads(3)] == ids[:3]
+    assert [p.pk for p in ingest._pending_payloads(3, skip=set(ids[:2]))] == ids[2:5]
+    assert ingest._pending_payloads(3, skip=set(ids)) == []
+    # Loaded as the pipeline needs them: the channel's id, the body, the headers decoded.
+    first = ingest._pending_payloads(1)[0]
+    assert first.channel_id == channel.pk and json.loads(first.body_bytes)["id"] == "evt-m0"
+    assert first.headers == {} and first.received_at.tzinfo is not None
+
+
+@pytest.mark.django_db
+def test_inbox_worker_once_without_parse_ahead_drains_the_backlog(north):
+    channel = webhook_channel(north)
+    for i in range(5):
+        _store(channel, f"m{i}", f"evt-{i}")
+    out = io.StringIO()
+    call_command("inbox_worker", "--once", "--no-parse-ahead", stdout=out)
+    assert "5 messages stored" in out.getvalue()
+    assert Message.objects.count() == 5
+    assert not RawPayload.objects.filter(status=PayloadStatus.RECEIVED).exists()
+
+
+def _shared_database() -> bool:
+    # The parse-ahead process is a fork with its own connection: it needs a database another
+    # process can open (PostgreSQL, a SQLite file), not the tests' in-memory SQLite.
+    name = str(connection.settings_dict.get("NAME") or "")
+    return connection.vendor != "sqlite" or not ("memory" in name or name == ":memory:")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_parsing_ahead_in_a_second_process_stores_every_message_once():
+    from rapport.accounts.models import Team
+
+    if not _shared_database():
+        pytest.skip("the parse-ahead process needs a database it can open (PostgreSQL or a file)")
+    channel = webhook_channel(Team.objects.create(name="North"))
+    for i in range(25):
+        _store(channel, f"m{i}", f"evt-{i}")
+        _store(channel, f"m{i}", f"evt-{i}-again")
+    _store(channel, "m0", "evt-0")  # a retried delivery: the same row
+    batches = []
+
+    def keep_going():
+        return RawPayload.objects.filter(status=PayloadStatus.RECEIVED).exists()
+
+    ingest.run_worker(keep_going=keep_going, parse_ahead=True, pause=0.05, on_batch=batches.append)
+    assert Message.objects.count() == 25
+    assert sorted(Message.objects.values_list("external_id", flat=True)) == sorted(f"m{i}" for i in range(25))
+    assert sum(b.created for b in batches) == 25 and sum(b.duplicates for b in batches) == 25
+    assert set(RawPayload.objects.values_list("status", flat=True)) == {PayloadStatus.PROCESSED}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_parse_ahead_process_stops_with_the_worker():
+    if not _shared_database():
+        pytest.skip("the parse-ahead process needs a database it can open (PostgreSQL or a file)")
+    with ingest.ParseAhead(pause=0.05) as ahead:
+        assert ahead.process.is_alive()
+        assert ahead.next(timeout=0.1) is None  # nothing pending
+    assert not ahead.process.is_alive()
