@@ -430,9 +430,20 @@ def enqueue_for_message(messages: int | Iterable[Any]) -> int:
     return len(rows)
 
 
-def _queue(message_ids: list[int], *, after: dt.datetime | None = None) -> None:
-    from rapport.channels.tasks import fetch_message_media
+QUEUE_CHUNK = 25  # messages per fetch job: a slow download holds up at most this many
 
+
+def _queue(message_ids: list[int], *, after: dt.datetime | None = None) -> None:
+    from rapport.channels.tasks import fetch_message_media, fetch_messages_media
+
+    if after is None and len(message_ids) > 1:
+        for start in range(0, len(message_ids), QUEUE_CHUNK):
+            chunk = message_ids[start : start + QUEUE_CHUNK]
+            try:
+                fetch_messages_media.enqueue(chunk)
+            except Exception:
+                log.exception("could not queue the media fetch of messages %s; the sweep will", chunk)
+        return
     for pk in message_ids:
         try:
             if after is None:

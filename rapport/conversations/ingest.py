@@ -13,6 +13,7 @@ crash leaves either all of it or none of it."""
 import contextlib
 import datetime as dt
 import functools
+import gc
 import logging
 import operator
 import os
@@ -1439,13 +1440,22 @@ def _run_hooks(stored: list[tuple[RawPayload, list[str]]]) -> None:
         by_channel.setdefault(payload.channel_id, []).append((payload, external_ids))
     for items in by_channel.values():
         channel = items[0][0].channel
-        hook = _after_ingest_hook(channel)
         exts = list({e for _, external_ids in items for e in external_ids})
         by_ext: dict[str, Message] = {}
         for start in range(0, len(exts), 500):
             by_ext.update((m.external_id, m) for m in _by_external_id(channel, exts[start : start + 500]))
-        for payload, external_ids in items:
-            hook(channel, payload, [by_ext[e] for e in dict.fromkeys(external_ids) if e in by_ext])
+        found = [
+            (payload, [by_ext[e] for e in dict.fromkeys(external_ids) if e in by_ext])
+            for payload, external_ids in items
+        ]
+        # A connector's optional after_ingest_many takes the batch's payloads at once.
+        many = getattr(registry.inbound(channel.kind), "after_ingest_many", None)
+        if many is not None:
+            many(channel, found)
+            continue
+        hook = _after_ingest_hook(channel)
+        for payload, messages in found:
+            hook(channel, payload, messages)
 
 
 def _one_by_one(payloads: list[RawPayload], result: BatchResult) -> BatchResult:
@@ -1493,6 +1503,7 @@ def _parse_ahead_loop(batches: Any, acks: Any, stop: Any, parent: int, limit: in
     from queue import Full
 
     connections.close_all()  # the parent's connection must not be shared across the fork
+    gc.freeze()  # see run_worker
     handed: dict[int, None] = {}
     try:
         while not stop.is_set() and os.getppid() == parent:
@@ -1580,6 +1591,10 @@ def run_worker(
     """Drain pending payloads batch after batch for as long as `keep_going()` says (called
     whenever the worker is idle). With `parse_ahead`, a second process parses while this one
     stores (see ParseAhead). `on_batch(result)` sees every stored batch."""
+    # A batch makes and drops a few hundred thousand objects; the collector's full passes
+    # would walk everything loaded at start-up (Django, the models, the connectors) again
+    # each time. Frozen, they are left out of every collection.
+    gc.freeze()
     if not parse_ahead:
         while True:
             result = process_batch()

@@ -584,3 +584,29 @@ def test_a_demo_channel_fetches_nothing_and_says_why(north, fetch):
     fake = FakeMedia({})
     [row] = fetch(message, fake)
     assert row.state == MediaState.FAILED and "demo" in row.error and fake.calls == []
+
+
+def test_a_batch_queues_one_fetch_job_per_chunk_of_messages_and_each_is_fetched(
+    mastodon, django_capture_on_commit_callbacks, monkeypatch
+):
+    """An ingest batch's messages with attachments go to the queue in chunks (one job, one
+    write in the database queue, per chunk), and every message of a chunk is fetched."""
+    from rapport.channels import tasks
+
+    queued = []
+    real = tasks.fetch_messages_media
+
+    class Recording:
+        def enqueue(self, ids):
+            queued.append(ids)
+            return real.enqueue(ids)
+
+    monkeypatch.setattr(tasks, "fetch_messages_media", Recording())
+    monkeypatch.setattr(media, "QUEUE_CHUNK", 2)
+    urls = [f"https://files.mastodon.example/{i}.jpg" for i in range(3)]
+    messages = [_plain(mastodon, {"filename": f"{i}.jpg", "url": url}) for i, url in enumerate(urls)]
+    fake = FakeMedia({url: [(200, JPEG, {"Content-Type": "image/jpeg"})] for url in urls})
+    with media.use_transport(fake), django_capture_on_commit_callbacks(execute=True):
+        assert media.enqueue_for_message([m.pk for m in messages]) == 3
+    assert queued == [[messages[0].pk, messages[1].pk], [messages[2].pk]]
+    assert sorted(StoredMedia.objects.values_list("state", flat=True)) == [MediaState.STORED] * 3

@@ -137,23 +137,31 @@ def after_ingest(channel: Channel, payload: RawPayload, messages: list[Any]) -> 
     """Attach the `Call` row to a finished call's message. Runs inside the pipeline's
     transaction, for messages stored now or by an earlier run of the same payload: one row
     per message (Call.message is one-to-one), so processing again adds nothing."""
-    if not after_ingest_wanted(payload):
-        return
-    p = params(payload)
-    sid = p.get("CallSid", "")
-    if not sid:
-        return
+    after_ingest_many(channel, [(payload, messages)])
+
+
+def after_ingest_many(channel: Channel, items: list[tuple[RawPayload, list[Any]]]) -> None:
+    """after_ingest for a batch's payloads at once: one INSERT for all their calls (the
+    pipeline runs this under its write lock), idempotent through the one-to-one's unique
+    index (ON CONFLICT DO NOTHING)."""
     from rapport.conversations.ingest import system_user
     from rapport.conversations.models import Call
 
-    direction, number, outcome, duration = call_outcome(p)
-    for message in messages:
-        if message.external_id != sid:
+    rows = []
+    bot = None
+    for payload, messages in items:
+        if not after_ingest_wanted(payload):
             continue
-        # One statement, idempotent through the one-to-one's unique index (a get_or_create
-        # is a savepoint, a read and an insert, and this runs under the write lock).
-        Call.objects.bulk_create(
-            [
+        p = params(payload)
+        sid = p.get("CallSid", "")
+        if not sid:
+            continue
+        direction, number, outcome, duration = call_outcome(p)
+        for message in messages:
+            if message.external_id != sid:
+                continue
+            bot = bot or system_user()
+            rows.append(
                 Call(
                     message=message,
                     conversation_id=message.conversation_id,
@@ -161,8 +169,8 @@ def after_ingest(channel: Channel, payload: RawPayload, messages: list[Any]) -> 
                     number=number[:40],
                     duration_s=duration,
                     outcome=outcome,
-                    logged_by=system_user(),
+                    logged_by=bot,
                 )
-            ],
-            ignore_conflicts=True,
-        )
+            )
+    if rows:
+        Call.objects.bulk_create(rows, ignore_conflicts=True)
