@@ -1492,6 +1492,7 @@ def process_pending(*, older_than: dt.timedelta = dt.timedelta(seconds=0), limit
 # --- a dedicated worker: parsing ahead -------------------------------------------------------
 
 IDLE_PAUSE = 0.2  # seconds a worker waits for payloads to gather when none are pending
+NICE = 10  # the parse-ahead process's niceness, relative to the worker
 
 
 def _parse_ahead_loop(batches: Any, acks: Any, stop: Any, parent: int, limit: int, pause: float) -> None:
@@ -1504,6 +1505,10 @@ def _parse_ahead_loop(batches: Any, acks: Any, stop: Any, parent: int, limit: in
 
     connections.close_all()  # the parent's connection must not be shared across the fork
     gc.freeze()  # see run_worker
+    # Below the storing process and the webhooks: on a busy machine the parser should take
+    # the CPU they leave, not preempt a process holding SQLite's write lock.
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
     handed: dict[int, None] = {}
     try:
         while not stop.is_set() and os.getppid() == parent:
