@@ -222,6 +222,10 @@ def conversation_assign(
     *, actor: User, conversation: Conversation, assignee: User | None, expected_version: int | None = None
 ) -> Conversation:
     require_write(actor)
+    if assignee is not None and assignee.pk == conversation.assignee_id:
+        # Already theirs (the page's form shows the current assignee even when they are
+        # outside the actor's teams): nothing changes, nobody is notified again.
+        return conversation
     if assignee is not None:
         if not routing.is_agent(assignee):
             raise ActionError("That user cannot take conversations.", {"assignee": ["Not an active agent."]})

@@ -163,8 +163,13 @@ def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpRespo
         "unread": data.unread,
     }
     if can_edit:  # only writers get the controls
+        agents = selectors.agent_choices(user)
+        if conv.assignee_id is not None and all(pk != conv.assignee_id for pk, _ in agents):
+            # Assigned to someone outside the agent's teams: listed, so the form shows who has
+            # it instead of "Unassigned" (and "Assign" left as it is changes nothing).
+            agents = [(conv.assignee_id, str(conv.assignee)), *agents]
         context.update(
-            agent_options=mark_safe(options(selectors.agent_choices(user), conv.assignee_id)),  # noqa: S308
+            agent_options=mark_safe(options(agents, conv.assignee_id)),  # noqa: S308
             status_options=mark_safe(options(Status.choices, conv.status)),  # noqa: S308
             priority_options=mark_safe(options(Priority.choices, conv.priority)),  # noqa: S308
             email_options=mark_safe(options([(v, v) for v in emails], conv.reply_to)),  # noqa: S308

@@ -109,6 +109,18 @@ def test_cannot_assign_to_someone_of_another_team(conv, bob, alice_client):
     assert conv.assignee is None
 
 
+def test_an_assignee_outside_the_agents_teams_is_shown_and_kept(conv, alice, bob, alice_client):
+    """Assigned to Bob (South) on a North conversation: Alice's form shows Bob, not
+    "Unassigned", and submitting it unchanged keeps him without an error."""
+    Conversation.objects.filter(pk=conv.pk).update(assignee=bob)
+    page = alice_client.get(f"/inbox/{conv.pk}/").content.decode()
+    assert f'<option value="{bob.pk}" selected>{bob}</option>' in page
+    response = alice_client.post(f"/inbox/{conv.pk}/assign/", {"assignee": bob.pk}, follow=True)
+    assert "You can assign to yourself" not in response.content.decode()
+    conv.refresh_from_db()
+    assert conv.assignee == bob
+
+
 def test_call_log_joins_the_history(conv, alice_client):
     alice_client.post(
         f"/inbox/{conv.pk}/call/",
