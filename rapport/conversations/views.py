@@ -100,7 +100,11 @@ def inbox_view(request: AuthedRequest) -> HttpResponse:
         "view_tabs": mark_safe(view_tabs(VIEW_LABELS, filters.view)),  # noqa: S308 - escaped there
         "status_options": mark_safe(options(STATUS_FILTERS, filters.status)),  # noqa: S308 - escaped there
         "channel_options": mark_safe(options(extras.channels, filters.channel)),  # noqa: S308
-        "rows": inbox_rows(page.items, can_write),
+        "rows": inbox_rows(
+            page.items,
+            can_write,
+            selectors.visible_person_ids(user, {c.person_id for c in page.items if c.person_id}),
+        ),
         "error": error,
         "unread": extras.unread,
         # Only writers get the assign controls.

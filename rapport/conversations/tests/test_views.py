@@ -244,3 +244,21 @@ def test_private_organisation_name_is_hidden_on_the_conversation_page(alice, bob
     page = login(bob).get(f"/inbox/{conv.pk}/")  # South's conversation: Bob works it
     assert page.status_code == 200 and "Pat Open" in page.content.decode()
     assert "Hidden Holdings" not in page.content.decode()
+
+
+def test_the_inbox_list_names_a_customer_only_to_those_who_may_see_them(alice, bob, south, admin):
+    """A conversation of South's (Bob works it) with a person private to Alice: the list shows
+    Bob the conversation but not the private record's name, as the API and the conversation
+    page do; Alice and admins see the name."""
+    from conftest import login
+    from rapport.people.actions import person_create
+
+    person = person_create(actor=alice, first_name="Priya", last_name="Private", visibility="private")
+    Conversation.objects.create(subject="Quote please", person=person, team=south)
+    for_bob = login(bob).get("/inbox/?view=all").content.decode()
+    assert "Quote please" in for_bob and "Priya" not in for_bob
+    assert "A person you cannot see" in for_bob
+    assert "Priya Private" in login(admin).get("/inbox/?view=all").content.decode()
+    person.visibility = "everyone"
+    person.save()
+    assert "Priya Private" in login(bob).get("/inbox/?view=all").content.decode()
