@@ -275,7 +275,11 @@ def visible_person_ids(user: User, person_ids: Collection[int]) -> set[int]:
         return set()
     vis, params = reads.visibility_sql(user, "p")
     ids = list(person_ids)
-    rows = reads.fetch(
+    # A prepared statement on PostgreSQL (planning it cost more than running it); the id list
+    # is padded to a multiple of ten (repeating an id changes nothing) so that a few
+    # statements serve every page.
+    ids += ids[-1:] * (-len(ids) % 10)
+    rows = reads.fetch_prepared(
         f"SELECT p.id FROM people_person p WHERE p.id IN ({reads.marks(ids)}) "  # noqa: S608
         f"AND p.merged_into_id IS NULL AND {vis}",
         [*ids, *params],
