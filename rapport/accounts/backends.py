@@ -25,7 +25,7 @@ class AuthBackend(ModelBackend):
             pk = int(user_id)
         except (TypeError, ValueError):
             return None
-        row = reads.fetch_one(_SQL, [pk])
+        row = reads.fetch_one_prepared(_SQL, [pk])
         if row is None:
             return None
         values = list(row)
@@ -33,6 +33,7 @@ class AuthBackend(ModelBackend):
             values[i] = reads.aware(values[i])
         user = User.from_db(connection.alias, [f.attname for f in _FIELDS], values)
         user._team_ids = [
-            r[0] for r in reads.fetch("SELECT team_id FROM accounts_user_teams WHERE user_id = %s", [pk])
+            r[0]
+            for r in reads.fetch_prepared("SELECT team_id FROM accounts_user_teams WHERE user_id = %s", [pk])
         ]
         return user if self.user_can_authenticate(user) else None

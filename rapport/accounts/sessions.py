@@ -17,7 +17,7 @@ from rapport.core import reads
 class SessionStore(DbSessionStore):
     def load(self) -> dict[str, Any]:
         try:
-            row = reads.fetch_one(
+            row = reads.fetch_one_prepared(
                 "SELECT session_data FROM django_session WHERE session_key = %s AND expire_date > %s",
                 [self.session_key, reads.db_datetime(timezone.now())],
             )
