@@ -18,7 +18,7 @@ import logging
 import operator
 import os
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,24 +88,18 @@ assert tuple(f.attname for f in Notification._meta.concrete_fields) == _NOTIFICA
 _PERSON_ONLY = ("id", "owner_id", "team_id", "visibility", "organisation_id", "is_vip", "merged_into_id")
 
 
-def _bare(model: Any, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
-    """An instance as the database holds it with only `names` loaded (the others load on
-    first access, as deferred fields do), without Model.__init__'s walk over every field."""
+def _bare(model: Any, names: tuple[str, ...], values: Sequence[Any], *, stored: bool = True) -> Any:
+    """An instance without Model.__init__'s walk over every field (and its init signals, which
+    nothing here listens to): a batch builds hundreds per message kind. `stored`: as the
+    database holds it, with only `names` loaded (the others load on first access, as deferred
+    fields do); otherwise a new, unsaved row with every concrete field given, as
+    Model(*values) builds it."""
     obj = model.__new__(model)
     obj.__dict__.update(zip(names, values, strict=True))
     state = ModelState()
-    state.adding, state.db = False, connection.alias
+    if stored:
+        state.adding, state.db = False, connection.alias
     obj._state = state
-    return obj
-
-
-def _new(model: Any, names: tuple[str, ...], values: tuple[Any, ...] | list[Any]) -> Any:
-    """A new (unsaved) instance with every concrete field given, as Model(*values) builds it
-    but without Model.__init__'s per-field walk and its init signals (no receivers here): a
-    batch builds one message and most of a notice per message stored."""
-    obj = model.__new__(model)
-    obj.__dict__.update(zip(names, values, strict=True))
-    obj._state = ModelState()
     return obj
 
 
@@ -395,7 +389,7 @@ class Batch:
             # Positional (id, user, conversation, kind, text, created_at, read_at): the keyword
             # path costs twice as much, and a batch queues a notice for most messages.
             row = (None, user.pk, conversation.pk, kind, text[:300], timezone.now(), None)
-            self.notices.append(_new(Notification, _NOTIFICATION_NAMES, row))
+            self.notices.append(_bare(Notification, _NOTIFICATION_NAMES, row, stored=False))
 
     def flush_messages(self) -> None:
         """Insert the messages (and channel links) kept so far: an auto-reply must come after
@@ -885,7 +879,7 @@ def _new_message(
         "urgency": sc.urgency,
         "raw_payload_id": payload.pk if payload is not None else None,
     }
-    return _new(Message, _MESSAGE_FIELDS, [values[name] for name in _MESSAGE_FIELDS])
+    return _bare(Message, _MESSAGE_FIELDS, [values[name] for name in _MESSAGE_FIELDS], stored=False)
 
 
 _MESSAGE_FIELDS = tuple(f.attname for f in Message._meta.concrete_fields)
