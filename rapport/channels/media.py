@@ -434,25 +434,21 @@ QUEUE_CHUNK = 25  # messages per fetch job: a slow download holds up at most thi
 
 
 def _queue(message_ids: list[int], *, after: dt.datetime | None = None) -> None:
-    from rapport.channels.tasks import fetch_message_media, fetch_messages_media
+    """One fetch job per QUEUE_CHUNK messages (each queued job is a write in the database
+    queue; an ingest batch queues its messages together), deferred to `after` for a retry."""
+    from rapport.channels.tasks import fetch_messages_media
 
-    if after is None and len(message_ids) > 1:
-        for start in range(0, len(message_ids), QUEUE_CHUNK):
-            chunk = message_ids[start : start + QUEUE_CHUNK]
-            try:
-                fetch_messages_media.enqueue(chunk)
-            except Exception:
-                log.exception("could not queue the media fetch of messages %s; the sweep will", chunk)
-        return
-    for pk in message_ids:
+    task = fetch_messages_media
+    if after is not None:
+        if not task.get_backend().supports_defer:
+            return  # backends that cannot defer leave the retry to the sweep (`rapport fetch_media`)
+        task = task.using(run_after=after)
+    for start in range(0, len(message_ids), QUEUE_CHUNK):
+        chunk = message_ids[start : start + QUEUE_CHUNK]
         try:
-            if after is None:
-                fetch_message_media.enqueue(pk)
-            elif fetch_message_media.get_backend().supports_defer:
-                fetch_message_media.using(run_after=after).enqueue(pk)
-            # Backends that cannot defer leave the retry to the sweep (`rapport fetch_media`).
+            task.enqueue(chunk)
         except Exception:
-            log.exception("could not queue the media fetch of message %s; the sweep will", pk)
+            log.exception("could not queue the media fetch of messages %s; the sweep will", chunk)
 
 
 def _claim(row: StoredMedia) -> bool:

@@ -6,7 +6,8 @@ from django_tasks import task
 
 @task()
 def fetch_message_media(message_id: int) -> int:
-    """Fetch a message's pending attachments (see rapport.channels.media)."""
+    """Fetch a message's pending attachments (see rapport.channels.media). Nothing queues it
+    any more (fetch_messages_media does); kept for jobs queued before the upgrade."""
     from rapport.channels.media import fetch_message
 
     return fetch_message(message_id)
