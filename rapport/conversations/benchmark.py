@@ -787,10 +787,6 @@ def _receive(delivery: Delivery) -> None:
     )
 
 
-def _pending() -> int:
-    return RawPayload.objects.filter(status=PayloadStatus.RECEIVED).count()
-
-
 def _worker(done_receiving: Any, counter: Any, stats: Any) -> None:
     """A worker process: drain pending payloads in batches until the receiver is done and
     nothing is left, as `rapport inbox_worker` does (parsing the next batch in a second
@@ -798,7 +794,7 @@ def _worker(done_receiving: Any, counter: Any, stats: Any) -> None:
     included), its seconds in storing transactions and its batches to `stats`."""
     import resource
 
-    from rapport.conversations.ingest import run_worker
+    from rapport.conversations.ingest import has_pending, run_worker
 
     connections.close_all()
     # RAPPORT_BENCH_PROFILE=<file>: the worker runs under cProfile and dumps its stats there
@@ -821,7 +817,7 @@ def _worker(done_receiving: Any, counter: Any, stats: Any) -> None:
             stats[3] += result.planned
 
     def keep_going() -> bool:
-        return not (done_receiving.is_set() and not _pending())
+        return not done_receiving.is_set() or has_pending()
 
     # Less than a batch pending: let one build up, since SQLite has one writer and every
     # short transaction makes the receiver wait for the lock (in the busy handler's sleeps).

@@ -1580,40 +1580,47 @@ class ParseAhead:
         self.close()
 
 
+def has_pending() -> bool:
+    """Whether any payload waits to be processed (one index probe)."""
+    sql = f"SELECT 1 FROM {_PAYLOAD_TABLE} WHERE status = %s LIMIT 1"  # noqa: S608
+    return reads.fetch_one(sql, [PayloadStatus.RECEIVED.value]) is not None
+
+
 def run_worker(
     *,
     keep_going: Any = lambda: True,
     parse_ahead: bool = True,
     pause: float = IDLE_PAUSE,
     on_batch: Any = None,
+    limit: int = BATCH_SIZE,
 ) -> None:
-    """Drain pending payloads batch after batch for as long as `keep_going()` says (called
-    whenever the worker is idle). With `parse_ahead`, a second process parses while this one
-    stores (see ParseAhead). `on_batch(result)` sees every stored batch."""
+    """Store pending payloads batch after batch for as long as `keep_going()` says: it is
+    asked after every batch and whenever the worker is idle, so a stop request is honoured
+    after the batch in hand even under a backlog. With `parse_ahead`, a second process
+    parses while this one stores (see ParseAhead). `on_batch(result)` sees every batch of
+    up to `limit` payloads."""
     # A batch makes and drops a few hundred thousand objects; the collector's full passes
     # would walk everything loaded at start-up (Django, the models, the connectors) again
     # each time. Frozen, they are left out of every collection.
     gc.freeze()
     if not parse_ahead:
         while True:
-            result = process_batch()
+            result = process_batch(limit=limit)
             if result.fetched and on_batch is not None:
                 on_batch(result)
-            if result.fetched >= BATCH_SIZE:
-                continue  # a backlog: keep going
-            if not result.fetched and not keep_going():
+            if not keep_going():
                 return
-            time.sleep(pause)
-    with ParseAhead(pause=pause) as ahead:
+            if result.fetched < limit:
+                time.sleep(pause)  # no backlog: let a batch gather
+    with ParseAhead(limit=limit, pause=pause) as ahead:
         while True:
             scored = ahead.next(timeout=pause)
-            if scored is None:
-                if not keep_going():
-                    return
-                continue
-            try:
-                result = store_batch(scored)
-            finally:
-                ahead.done(scored)
-            if on_batch is not None:
-                on_batch(result)
+            if scored is not None:
+                try:
+                    result = store_batch(scored)
+                finally:
+                    ahead.done(scored)
+                if on_batch is not None:
+                    on_batch(result)
+            if not keep_going():
+                return

@@ -62,6 +62,19 @@ def test_inbox_worker_once_without_parse_ahead_drains_the_backlog(north):
     assert not RawPayload.objects.filter(status=PayloadStatus.RECEIVED).exists()
 
 
+@pytest.mark.django_db
+def test_a_stop_request_is_honoured_after_the_batch_in_hand_even_under_a_backlog(north):
+    """SIGTERM sets what keep_going reads: the worker must not drain a backlog first."""
+    channel = webhook_channel(north)
+    for i in range(5):
+        _store(channel, f"m{i}", f"evt-{i}")
+    batches = []
+    ingest.run_worker(keep_going=lambda: False, parse_ahead=False, on_batch=batches.append, limit=2)
+    assert [b.created for b in batches] == [2]
+    assert RawPayload.objects.filter(status=PayloadStatus.RECEIVED).count() == 3
+    assert ingest.has_pending()
+
+
 def _shared_database() -> bool:
     # The parse-ahead process is a fork with its own connection: it needs a database another
     # process can open (PostgreSQL, a SQLite file), not the tests' in-memory SQLite.

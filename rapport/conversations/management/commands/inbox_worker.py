@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="Drain what is pending, then exit.")
 
     def handle(self, *args, **options):
-        from rapport.conversations.ingest import run_worker
+        from rapport.conversations.ingest import has_pending, run_worker
 
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -37,7 +37,7 @@ class Command(BaseCommand):
                 )
 
         run_worker(
-            keep_going=lambda: not stopping and not options["once"],
+            keep_going=lambda: not stopping and (not options["once"] or has_pending()),
             parse_ahead=not options["no_parse_ahead"],
             on_batch=on_batch,
         )
