@@ -175,13 +175,10 @@ def _person_ref(user: User, conv: Conversation, visible_people: set[int]) -> dic
 def _conversations_out(user: User, convs: list[Conversation]) -> list[dict[str, Any]]:
     from django.db.models import prefetch_related_objects
 
-    from rapport.people.selectors import people_visible
+    from rapport.people.selectors import visible_person_ids
 
     prefetch_related_objects(convs, "channels", "tags")
-    ids = {c.person_id for c in convs if c.person_id}
-    visible_people = (
-        set(people_visible(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
-    )
+    visible_people = visible_person_ids(user, {c.person_id for c in convs if c.person_id})
     return [
         {
             "id": c.pk,

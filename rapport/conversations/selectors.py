@@ -4,7 +4,7 @@ admins everything; others their teams' conversations and those assigned to them.
 import datetime as dt
 import functools
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -266,25 +266,6 @@ class InboxRow(NamedTuple):
     person_id: int | None
     person__first_name: str | None
     person__last_name: str | None
-
-
-def visible_person_ids(user: User, person_ids: Collection[int]) -> set[int]:
-    """Of these people, those `user` may see (people_visible in plain SQL): an inbox row names
-    its customer only then, as the API and the conversation page do."""
-    if not person_ids:
-        return set()
-    vis, params = reads.visibility_sql(user, "p")
-    ids = list(person_ids)
-    # A prepared statement on PostgreSQL (planning it cost more than running it); the id list
-    # is padded to a multiple of ten (repeating an id changes nothing) so that a few
-    # statements serve every page.
-    ids += ids[-1:] * (-len(ids) % 10)
-    rows = reads.fetch_prepared(
-        f"SELECT p.id FROM people_person p WHERE p.id IN ({reads.marks(ids)}) "  # noqa: S608
-        f"AND p.merged_into_id IS NULL AND {vis}",
-        [*ids, *params],
-    )
-    return {pk for (pk,) in rows}
 
 
 _ROWS_SELECT = (

@@ -43,6 +43,7 @@ from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page
 from rapport.people.models import Person
+from rapport.people.selectors import visible_person_ids
 from rapport.sales.models import Deal
 from rapport.sales.selectors import deals_visible
 
@@ -103,7 +104,7 @@ def inbox_view(request: AuthedRequest) -> HttpResponse:
         "rows": inbox_rows(
             page.items,
             can_write,
-            selectors.visible_person_ids(user, {c.person_id for c in page.items if c.person_id}),
+            visible_person_ids(user, {c.person_id for c in page.items if c.person_id}),
         ),
         "error": error,
         "unread": extras.unread,
