@@ -129,20 +129,7 @@ def _expected(user: User, conv_id: int) -> dict | None:
     visible = person is not None and people_visible(user).filter(pk=person.pk).exists()
     return {
         "fields": [getattr(conv, f.attname) for f in Conversation._meta.concrete_fields],
-        "names": (
-            str(conv.assignee) if conv.assignee else None,
-            str(conv.team) if conv.team else None,
-            (
-                str(person),
-                person.is_vip,
-                person.needs_review,
-                str(person.organisation) if person.organisation else None,
-            )
-            if person
-            else None,
-            (conv.reply_channel.kind, conv.reply_channel.name) if conv.reply_channel else None,
-            conv.merged_into.subject if conv.merged_into_id else None,
-        ),
+        "names": _names(conv, person),
         "history": [_orm_message(m) for m in selectors.messages_of(conv)],
         "person_visible": visible,
         "identities": [(i.kind, i.value) for i in Identity.objects.filter(person=person)] if visible else [],
@@ -162,6 +149,24 @@ def _expected(user: User, conv_id: int) -> dict | None:
     }
 
 
+def _names(conv: Conversation, person) -> tuple:
+    """What the page names from the related rows: the same reads on both sides."""
+    return (
+        str(conv.assignee) if conv.assignee else None,
+        str(conv.team) if conv.team else None,
+        (
+            str(person),
+            person.is_vip,
+            person.needs_review,
+            str(person.organisation) if person.organisation else None,
+        )
+        if person
+        else None,
+        (conv.reply_channel.kind, conv.reply_channel.name) if conv.reply_channel else None,
+        conv.merged_into.subject if conv.merged_into_id else None,
+    )
+
+
 def _actual(user: User, conv_id: int, queries) -> dict | None:
     try:
         with queries(3):  # the row, the panels in one statement, the history: whatever they hold
@@ -170,20 +175,7 @@ def _actual(user: User, conv_id: int, queries) -> dict | None:
         return None
     conv, person = page.conversation, page.conversation.person
     with queries(0):  # the related rows the page names are all loaded
-        names = (
-            str(conv.assignee) if conv.assignee else None,
-            str(conv.team) if conv.team else None,
-            (
-                str(person),
-                person.is_vip,
-                person.needs_review,
-                str(person.organisation) if person.organisation else None,
-            )
-            if person
-            else None,
-            (conv.reply_channel.kind, conv.reply_channel.name) if conv.reply_channel else None,
-            conv.merged_into.subject if conv.merged_into_id else None,
-        )
+        names = _names(conv, person)
     return {
         "fields": [getattr(conv, f.attname) for f in Conversation._meta.concrete_fields],
         "names": names,
