@@ -4,6 +4,7 @@ listening ingest) where Django's bulk_create spent more time preparing values th
 database spent storing them. No save() hooks or signals run; auto_now fields are stamped as
 save() would stamp them."""
 
+import datetime as dt
 import functools
 from typing import Any
 
@@ -55,7 +56,7 @@ def row_writer(fields: list[Field], *, add: bool = True) -> Any:
         d = obj.__dict__
         for i, name in plain:
             row[i] = d[name]
-        adapt = conn.ops.adapt_datetimefield_value
+        adapt = datetime_adapter(conn)
         for i, name in dates:
             row[i] = adapt(d[name])
         for i, f in prepared:
@@ -65,6 +66,28 @@ def row_writer(fields: list[Field], *, add: bool = True) -> Any:
         return row
 
     return values
+
+
+_UTC = dt.timezone.utc
+
+
+def datetime_adapter(conn: Any) -> Any:
+    """`adapt(value)` for DateTimeField values on `conn` (the connection itself): the
+    backend's own adapter, with a shortcut for the common case on SQLite (an aware UTC
+    datetime, stored as its naive UTC text) when the connection's time zone is UTC. A batch
+    adapts several dates per row, and Django's adapter looks up settings and converts
+    time zones for each."""
+    adapt = conn.ops.adapt_datetimefield_value
+    if conn.vendor != "sqlite" or conn.timezone is not _UTC:
+        return adapt
+
+    def sqlite_utc(value: Any) -> Any:
+        if value is not None and value.tzinfo is _UTC:
+            # "…+00:00" without its offset: str() of the naive datetime, as Django stores it.
+            return value.isoformat(" ")[:-6]
+        return adapt(value)
+
+    return sqlite_utc
 
 
 def conn_itself() -> Any:

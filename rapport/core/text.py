@@ -9,8 +9,12 @@ def fold(value: str) -> str:
     Scripts without a Latin decomposition (Arabic, CJK…) are kept as they are, lower-cased."""
     if not value:
         return ""
+    # Routing folds every incoming message: most are ASCII, which NFKD leaves as it is and
+    # which has no combining marks (they all lie at U+0300 and above).
+    if value.isascii():
+        return " ".join(value.casefold().split())
     decomposed = unicodedata.normalize("NFKD", value)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = "".join(ch for ch in decomposed if ch < "\u0300" or not unicodedata.combining(ch))
     return " ".join(stripped.casefold().split())
 
 
