@@ -53,3 +53,37 @@ def test_the_same_delivery_id_on_another_channel_is_another_row(channel):
     payload_store(channel=channel, body=b"x", headers={}, delivery_id="d1")
     _, created = payload_store(channel=other, body=b"x", headers={}, delivery_id="d1")
     assert created
+
+
+def test_statements_stay_visible_to_execute_wrappers(channel):
+    """On SQLite the insert goes straight to the driver, except when something watches the
+    queries (tests counting them, debug tooling): then it goes through Django's cursor."""
+    from django.db import connection
+
+    seen: list[str] = []
+
+    def watch(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        _, created = payload_store(channel=channel, body=b"x", headers={}, delivery_id="w1")
+    assert created
+    assert any(sql.startswith("INSERT") for sql in seen)
+    # And unwatched, the same delivery is still recognised as stored.
+    _, created = payload_store(channel=channel, body=b"x", headers={}, delivery_id="w1")
+    assert not created
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_is_djangos_on_every_path():
+    """The webhook views answer 503 to Django's database errors: the driver's own exceptions
+    must not leak through the shortcut."""
+    from django.db import IntegrityError
+
+    live = Channel.objects.create(kind=ChannelKind.WEBHOOK, name="Live")
+    payload_store(channel=live, body=b"x", headers={}, delivery_id="first")  # connected
+    missing = Channel(pk=live.pk + 1000, kind=ChannelKind.WEBHOOK, name="Gone")
+    with pytest.raises(IntegrityError):
+        payload_store(channel=missing, body=b"x", headers={}, delivery_id="d1")
+    assert not RawPayload.objects.filter(delivery_id="d1").exists()
