@@ -1514,10 +1514,10 @@ def _parse_ahead_loop(batches: Any, acks: Any, stop: Any, parent: int, limit: in
                 time.sleep(pause)
                 continue
             handed.update(dict.fromkeys(p.pk for p in payloads))
-            scored = parse_batch(payloads)
+            packed = _pack(parse_batch(payloads))
             while not stop.is_set() and os.getppid() == parent:
                 try:
-                    batches.put(scored, timeout=0.5)
+                    batches.put(packed, timeout=0.5)
                     break
                 except Full:
                     continue
@@ -1525,6 +1525,44 @@ def _parse_ahead_loop(batches: Any, acks: Any, stop: Any, parent: int, limit: in
                 time.sleep(pause)  # let a batch gather: each store takes SQLite's write lock
     finally:
         connections.close_all()
+
+
+# What crosses from the parse-ahead process to the storing one, per payload: the columns
+# storing and the hooks read. Not the model instances: pickling them (each payload with its
+# body, a multipart letter's attachment included) took a tenth of the parsing process and
+# unpickling them a good part of the storer's wait, for bodies nothing reads once parsed.
+_PAYLOAD_CHANNEL = RawPayload._meta.get_field("channel")
+_HANDED = ("id", "channel_id", "received_at", "headers", "delivery_id", "status", "attempts")
+
+
+def _pack(scored: Scored) -> tuple[dict[int, Channel], list[tuple[Any, ...]]]:
+    channels: dict[int, Channel] = {}
+    hooked: dict[int, bool] = {}
+    rows = []
+    for payload, messages, reason in scored:
+        if payload.channel_id not in channels:
+            channels[payload.channel_id] = payload.channel
+            hooked[payload.channel_id] = _after_ingest_hook(payload.channel) is not None
+        values = tuple(getattr(payload, name) for name in _HANDED)
+        # The body only where a connector's after_ingest hook may read it (Twilio's calls).
+        body = payload.body if hooked[payload.channel_id] else None
+        rows.append((values, body, messages, reason))
+    return channels, rows
+
+
+def _unpack(packed: tuple[dict[int, Channel], list[tuple[Any, ...]]]) -> Scored:
+    channels, rows = packed
+    scored: Scored = []
+    for values, body, messages, reason in rows:
+        # As read from the database with only these columns: any other (the body of a
+        # payload no hook wanted) loads on first access, as a deferred field does.
+        if body is None:
+            payload = _bare(RawPayload, _HANDED, values)
+        else:
+            payload = _bare(RawPayload, (*_HANDED, "body"), (*values, body))
+        _PAYLOAD_CHANNEL.set_cached_value(payload, channels[payload.channel_id])
+        scored.append((payload, messages, reason))
+    return scored
 
 
 class ParseAhead:
@@ -1557,7 +1595,7 @@ class ParseAhead:
         from queue import Empty
 
         try:
-            return self.batches.get(timeout=timeout)  # type: ignore[no-any-return]
+            return _unpack(self.batches.get(timeout=timeout))
         except Empty:
             if not self.process.is_alive():
                 raise RuntimeError("the parse-ahead process died") from None

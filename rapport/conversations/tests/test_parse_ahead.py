@@ -38,6 +38,44 @@ def test_parse_then_store_is_process_batch_in_two_halves(north):
 
 
 @pytest.mark.django_db
+def test_a_batch_handed_between_processes_stores_as_the_parsed_one(north):
+    """The parse-ahead process hands over the payloads' columns, not model instances, and a
+    body only where a connector's hook reads it (a Twilio call's outcome): what the storing
+    process rebuilds stores the same messages and the same Call row."""
+    import pickle
+
+    from rapport.channels.connectors.meta.testing import make_channel
+    from rapport.channels.connectors.twilio.tests.test_twilio import SID, TOKEN, form
+    from rapport.conversations.models import Call
+
+    channel = webhook_channel(north)
+    _store(channel, "m1", "evt-1")
+    _store(channel, "m2", "evt-2", in_reply_to="m1")
+    phone = make_channel("phone", north, account_sid=SID, auth_token=TOKEN, from_number="+447723456789")
+    call, _ = payload_store(
+        channel=phone, body=form("call_status_completed"), headers={"X-Rapport-Event": "call.status"}
+    )
+    scored = ingest.parse_batch(ingest._pending_payloads(10))
+    handed = ingest._unpack(pickle.loads(pickle.dumps(ingest._pack(scored))))
+
+    assert [(p.pk, p.channel_id, p.headers, p.received_at) for p, _, _ in handed] == [
+        (p.pk, p.channel_id, p.headers, p.received_at) for p, _, _ in scored
+    ]
+    assert [(m, r) for _, m, r in handed] == [(m, r) for _, m, r in scored]
+    by_pk = {p.pk: p for p, _, _ in handed}
+    assert "body" in by_pk[call.pk].__dict__  # the hook reads it
+    webhook = next(p for p in by_pk.values() if p.channel_id == channel.pk)
+    assert "body" not in webhook.__dict__  # parsed already: not carried across
+    assert json.loads(webhook.body_bytes)["id"].startswith("evt-")  # still loads if asked for
+
+    result = ingest.store_batch(handed)
+    assert (result.created, result.dead, result.finished) == (3, 0, 3)
+    assert sorted(Message.objects.filter(channel=channel).values_list("external_id", flat=True)) == ["m1", "m2"]
+    assert Call.objects.filter(message__channel=phone).count() == 1
+    assert set(RawPayload.objects.values_list("status", flat=True)) == {PayloadStatus.PROCESSED}
+
+
+@pytest.mark.django_db
 def test_pending_payloads_leave_out_those_handed_over_and_stay_oldest_first(north):
     channel = webhook_channel(north)
     ids = [_store(channel, f"m{i}", f"evt-{i}").pk for i in range(6)]
