@@ -43,7 +43,6 @@ from rapport.core.errors import ActionError
 from rapport.core.http import AuthedRequest
 from rapport.core.pagination import Page
 from rapport.people.models import Person
-from rapport.people.selectors import visible_person_ids
 from rapport.sales.models import Deal
 from rapport.sales.selectors import deals_visible
 
@@ -88,12 +87,16 @@ def inbox_view(request: AuthedRequest) -> HttpResponse:
         assignee=_int(request.GET.get("assignee")),
     )
     error = None
+    can_write = user.can_write
+    visible_people: set[int] = set()
     try:
-        page = selectors.inbox_rows(user=user, filters=filters, cursor=request.GET.get("cursor") or None)
+        # The rows, their customers' visibility and the extras in one round trip.
+        page, visible_people, extras = selectors.inbox_screen(
+            user=user, filters=filters, cursor=request.GET.get("cursor") or None, agents=can_write
+        )
     except ActionError as exc:
         error, page = exc.message, Page(items=[], next_cursor=None)
-    can_write = user.can_write
-    extras = selectors.inbox_extras(user, agents=can_write)  # one statement for the three
+        extras = selectors.inbox_extras(user, agents=can_write)
     context = {
         "nav": "inbox",
         "page": page,
@@ -101,11 +104,7 @@ def inbox_view(request: AuthedRequest) -> HttpResponse:
         "view_tabs": mark_safe(view_tabs(VIEW_LABELS, filters.view)),  # noqa: S308 - escaped there
         "status_options": mark_safe(options(STATUS_FILTERS, filters.status)),  # noqa: S308 - escaped there
         "channel_options": mark_safe(options(extras.channels, filters.channel)),  # noqa: S308
-        "rows": inbox_rows(
-            page.items,
-            can_write,
-            visible_person_ids(user, {c.person_id for c in page.items if c.person_id}),
-        ),
+        "rows": inbox_rows(page.items, can_write, visible_people),
         "error": error,
         "unread": extras.unread,
         # Only writers get the assign controls.
