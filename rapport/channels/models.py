@@ -94,8 +94,14 @@ class RawPayload(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Indexed only where set (a replay is rare; every webhook would write a NULL entry).
     replayed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -107,7 +113,12 @@ class RawPayload(models.Model):
                 name="uniq_channel_delivery",
             )
         ]
-        indexes = [models.Index(fields=["status", "received_at"], name="payload_status")]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="payload_status"),
+            models.Index(
+                fields=["replayed_by"], condition=models.Q(replayed_by__isnull=False), name="payload_replayed_by"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"payload {self.pk} on {self.channel_id} ({self.status})"
