@@ -199,7 +199,7 @@ class Batch:
             # conversation the channel ever had.
             pids = list(person_ids)
             recent: dict[int, int] = dict(
-                reads.fetch(  # type: ignore[arg-type]
+                _fetch(  # type: ignore[arg-type]
                     f"SELECT id, person_id FROM {_CONV_TABLE} "  # noqa: S608
                     f"WHERE person_id IN ({reads.marks(pids)}) AND last_message_at >= %s",
                     [*pids, reads.db_datetime(self.now - THREAD_WINDOW)],
@@ -207,7 +207,7 @@ class Batch:
             )
             if recent:
                 cids, chids = list(recent), list(by_channel)
-                for cid, chid in reads.fetch(
+                for cid, chid in _fetch(
                     f"SELECT conversation_id, channel_id FROM {_LINK_TABLE} "  # noqa: S608
                     f"WHERE conversation_id IN ({reads.marks(cids)}) AND channel_id IN ({reads.marks(chids)})",
                     [*cids, *chids],
@@ -219,7 +219,7 @@ class Batch:
             cids = list(conversation_ids)
             self.linked.update(
                 (cid, chid)
-                for cid, chid in reads.fetch(
+                for cid, chid in _fetch(
                     f"SELECT conversation_id, channel_id FROM {_LINK_TABLE} "  # noqa: S608
                     f"WHERE conversation_id IN ({reads.marks(cids)})",
                     cids,
@@ -263,7 +263,7 @@ class Batch:
             # access, as a deferred field does.
             pks = list(todo)
             rows = []
-            for row in reads.fetch(f"{_PERSON_SELECT}({reads.marks(pks)})", pks):
+            for row in _fetch(f"{_PERSON_SELECT}({reads.marks(pks)})", pks):
                 values = list(row)
                 values[_IS_VIP] = bool(values[_IS_VIP])  # SQLite gives 0/1
                 rows.append(_bare(Person, _PERSON_ONLY, tuple(values)))
@@ -523,7 +523,7 @@ def _conversations(ids: list[int]) -> list[Conversation]:
     """Whole conversations (every column loaded, as the ORM's would be), on bare instances."""
     select, convert = _conversation_select(connection.vendor)
     out = []
-    for row in reads.fetch(f"{select}({reads.marks(ids)})", ids):
+    for row in _fetch(f"{select}({reads.marks(ids)})", ids):
         values = list(row)
         for i, fn in convert:
             if values[i] is not None:
@@ -542,7 +542,7 @@ def _identity_owners(kind: str, values: list[str]) -> list[tuple[Any, ...]]:
     """(value, person id) of the identities of `kind` with these values whose person is not
     merged away, newest first (a caller keeping the last one per value keeps the oldest, as
     person_by_identity does)."""
-    return reads.fetch(
+    return _fetch(
         f"SELECT i.value, i.person_id FROM {_IDENTITY_TABLE} i "  # noqa: S608
         f"INNER JOIN {_PERSON_TABLE} p ON p.id = i.person_id "
         f"WHERE i.kind = %s AND i.value IN ({reads.marks(values)}) AND p.merged_into_id IS NULL "
@@ -555,7 +555,7 @@ def _stored_external_ids(channel_id: int, external_ids: list[str]) -> list[tuple
     """The external ids of a channel's messages already stored. The `external_id <> ''` term
     (the partial unique index's own condition) lets SQLite use that index (channel,
     external_id); without it, it reads every message the channel ever had."""
-    return reads.fetch(
+    return _fetch(
         f"SELECT external_id FROM {_MESSAGE_TABLE} WHERE channel_id = %s "  # noqa: S608
         f"AND external_id IN ({reads.marks(external_ids)}) AND NOT (external_id = %s)",
         [channel_id, *external_ids, ""],
@@ -1335,10 +1335,13 @@ class _NeedsWriteLock(BaseException):
 class _ReadLog:
     """While planning: refuses every statement but SELECT, and keeps each distinct SELECT
     (SQL and parameters). `record()` keeps their rows, read in the planning snapshot;
-    `unchanged()`, under the write lock, runs them again and compares."""
+    `unchanged()`, under the write lock, runs them again and compares. The batch's own
+    plain-SQL reads (`_fetch`) hand their rows over as they are read, so only the others
+    (ORM reads) run a second time to be recorded."""
 
     def __init__(self) -> None:
         self.queries: dict[tuple[str, tuple[Any, ...]], None] = {}
+        self.captured: dict[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]]] = {}
         self.rows: list[list[tuple[Any, ...]]] = []
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -1347,16 +1350,24 @@ class _ReadLog:
         self.queries[(sql, tuple(params or ()))] = None
         return execute(sql, params, many, context)
 
-    def _run(self) -> list[list[tuple[Any, ...]]]:
+    def _run(self, queries: Any = None) -> list[list[tuple[Any, ...]]]:
         rows = []
         with conn_itself().cursor() as cursor:
-            for sql, params in self.queries:
+            for sql, params in self.queries if queries is None else queries:
                 cursor.execute(sql, params)
                 rows.append(cursor.fetchall())
         return rows
 
+    def capture(self, sql: str, params: Sequence[Any], rows: list[tuple[Any, ...]]) -> None:
+        # A copy: callers may consume or change the list they were given.
+        self.captured[(sql, tuple(params))] = list(rows)
+
     def record(self) -> None:
-        self.rows = self._run()
+        # Every read ran in the same snapshot, so rows captured while planning are what
+        # running the statement again here would give.
+        missing = [key for key in self.queries if key not in self.captured]
+        ran = dict(zip(missing, self._run(missing), strict=True))
+        self.rows = [self.captured[key] if key in self.captured else ran[key] for key in self.queries]
 
     def unchanged(self) -> bool:
         return self._run() == self.rows
@@ -1399,14 +1410,19 @@ def _plan(scored: Scored) -> _Plan | None:
     routing and id-sequence reads) returning exactly the rows it returned, so the plan is
     what the classic path would compute under the lock. Otherwise the classic path runs.
     None when planning needs to write or fails (the classic path then handles it)."""
+    global _capturing
     claimed = {p.pk for p, _, _ in scored}
     reads = _ReadLog()
     try:
         system_user()  # created once ever, and a plan cannot write
         with _read_snapshot():
-            with connection.execute_wrapper(reads):
-                outcome = _store_all(scored, claimed, planning=True)
-                outcome.batch.prepare()
+            _capturing = reads
+            try:
+                with connection.execute_wrapper(reads):
+                    outcome = _store_all(scored, claimed, planning=True)
+                    outcome.batch.prepare()
+            finally:
+                _capturing = None
             reads.record()
     except _NeedsWriteLock:
         return None
@@ -1414,6 +1430,19 @@ def _plan(scored: Scored) -> _Plan | None:
         log.debug("planning a batch failed; storing it the classic way", exc_info=True)
         return None
     return _Plan(claimed, outcome, reads)
+
+
+# The read log of the plan being made (see _plan), to which _fetch hands its rows.
+_capturing: _ReadLog | None = None
+
+
+def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """reads.fetch for the batch's own reads; while a plan is made, the rows also go to its
+    read log, which then need not run the statement again to record them."""
+    rows = reads.fetch(sql, params)
+    if _capturing is not None:
+        _capturing.capture(sql, params, rows)
+    return rows
 
 
 def _run_hooks(stored: list[tuple[RawPayload, list[str]]]) -> None:

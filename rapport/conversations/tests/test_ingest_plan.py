@@ -119,6 +119,21 @@ def test_a_planned_batch_stores_what_the_classic_path_stores(monkeypatch, north,
     assert len(messages) == 5 and len(convs) == 4  # old + kim + ann + zed (threaded, replied)
 
 
+def test_rows_kept_while_planning_are_what_reading_again_gives(north, alice, bob, carol):
+    """The batch's plain-SQL reads hand their rows to the plan's read log as they are read
+    instead of being run a second time: those rows, and the order of the log, are exactly
+    what running every recorded statement again in the same state gives."""
+    _scene(north, alice, bob, carol)
+    scored = ingest.parse_batch(ingest._pending_payloads(100))
+    plan = ingest._plan(scored)
+    assert plan is not None
+    log = plan.reads
+    assert log.captured, "the batch's own reads were not captured"
+    assert set(log.captured) < set(log.queries)  # the ORM's reads are run again instead
+    assert log.rows == log._run()
+    assert log.unchanged()
+
+
 def test_ids_given_by_a_plan_are_the_ones_the_database_would_give(monkeypatch, north, alice, bob, carol):
     _scene(north, alice, bob, carol)
     assert process_batch().planned
