@@ -3,7 +3,7 @@
 import hashlib
 from typing import Any
 
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from rapport.accounts.models import Team, User
@@ -31,8 +31,11 @@ def payload_store(
     row += [PayloadStatus.RECEIVED, 0, "", None, None]
     payload = RawPayload(*row)
     _PAYLOAD_CHANNEL.set_cached_value(payload, channel)
-    if _upsert_supported():
-        if _insert_new(payload):
+    # The connection itself, looked up once: each use of the `connection` proxy is a
+    # thread-local lookup, and a webhook made a dozen of them.
+    conn = connections[DEFAULT_DB_ALIAS]
+    if _upsert_supported(conn):
+        if _insert_new(payload, conn):
             return payload, True
         return _stored_delivery(channel, delivery_id), False
     # Insert first: the partial unique index (channel, delivery_id) decides, in one indexed
@@ -53,22 +56,25 @@ def _stored_delivery(channel: Channel, delivery_id: str) -> RawPayload:
     # delivery is a quarter of the benchmark's traffic, and compiling the ORM query cost
     # more than running it (a RawQuerySet, too, cost twice the insert). The row comes back
     # with its id and status; any other field loads on first use, as a deferred field does.
-    table = connection.ops.quote_name(RawPayload._meta.db_table)
+    conn = connections[DEFAULT_DB_ALIAS]
+    table = conn.ops.quote_name(RawPayload._meta.db_table)
     sql = f"SELECT id, status FROM {table} WHERE channel_id = %s AND delivery_id = %s AND NOT (delivery_id = '') LIMIT 1"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [channel.pk, delivery_id])
-        pk, status = cursor.fetchone()
+    if _plain_driver(conn):  # see _insert_new
+        with conn.wrap_database_errors:
+            pk, status = conn.connection.execute(sql.replace("%s", "?"), [channel.pk, delivery_id]).fetchone()
+    else:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, [channel.pk, delivery_id])
+            pk, status = cursor.fetchone()
     payload = RawPayload.from_db(
-        connection.alias, ["id", "channel_id", "delivery_id", "status"], [pk, channel.pk, delivery_id, status]
+        conn.alias, ["id", "channel_id", "delivery_id", "status"], [pk, channel.pk, delivery_id, status]
     )
-    payload.channel = channel
+    _PAYLOAD_CHANNEL.set_cached_value(payload, channel)
     return payload
 
 
-def _upsert_supported() -> bool:
-    return (
-        connection.vendor in ("sqlite", "postgresql") and connection.features.can_return_columns_from_insert
-    )
+def _upsert_supported(conn: Any) -> bool:
+    return conn.vendor in ("sqlite", "postgresql") and bool(conn.features.can_return_columns_from_insert)
 
 
 _INSERT_SQL: dict[str, str] = {}
@@ -96,26 +102,23 @@ def _column(field: Any) -> str:
     return str(field.column)
 
 
-def _insert_new(payload: RawPayload) -> bool:
+def _insert_new(payload: RawPayload, conn: Any) -> bool:
     """One `INSERT … ON CONFLICT DO NOTHING RETURNING id`: the unique index decides whether
     the delivery is new, in one statement. The receiver is the ingest benchmark's limit, and
     the ORM's create in a savepoint (BEGIN, compile, INSERT, COMMIT; an IntegrityError and a
     rollback for every retried delivery) cost about three times as much. DO NOTHING covers
     uniqueness only: any other failure raises as before."""
-    fields = [f for f in RawPayload._meta.concrete_fields if not f.primary_key]
-    sql = _INSERT_SQL.get(connection.vendor)
+    sql = _INSERT_SQL.get(conn.vendor)
     if sql is None:
-        quote = connection.ops.quote_name
+        fields = [f for f in RawPayload._meta.concrete_fields if not f.primary_key]
+        quote = conn.ops.quote_name
         columns = ", ".join(quote(_column(f)) for f in fields)
         marks = ", ".join(["%s"] * len(fields))
         sql = (
             f"INSERT INTO {quote(RawPayload._meta.db_table)} ({columns}) VALUES ({marks}) "  # noqa: S608
             f"ON CONFLICT DO NOTHING RETURNING {quote(_column(RawPayload._meta.pk))}"
         )
-        _INSERT_SQL[connection.vendor] = sql
-    # The connection itself, not the `connection` proxy: each field's preparation reads it
-    # several times, and the proxy's thread-local lookups cost a third of a delivery.
-    conn = connections[connection.alias]
+        _INSERT_SQL[conn.vendor] = sql
     params = _payload_values(payload, conn)
     if _plain_driver(conn):
         # SQLite, connected, nothing watching the queries: the driver's own execute. Django's
@@ -135,7 +138,7 @@ def _insert_new(payload: RawPayload) -> bool:
         return False
     payload.pk = row[0]
     payload._state.adding = False
-    payload._state.db = connection.alias
+    payload._state.db = conn.alias
     return True
 
 
