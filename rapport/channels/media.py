@@ -44,6 +44,7 @@ from rapport.channels import net
 from rapport.channels.base import TransportError
 from rapport.channels.connectors.email.inbound import safe_filename
 from rapport.channels.models import MediaState, StoredMedia
+from rapport.core.rows import insert_rows
 from rapport.channels.registry import CONNECTORS
 from rapport.core.errors import ActionError
 
@@ -360,11 +361,12 @@ def archive_reason(sniffed: str, fileobj: IO[bytes], size: int) -> str:
 # --- enqueue, fetch, retry ----------------------------------------------------------------
 
 
-def _message_ids(messages: Iterable[Any]) -> list[int]:
-    """Ids of messages given as ids or as Message objects. bulk_create does not set ids on
-    every database, so objects without one are found by their (channel, external id), the
-    key ingest makes unique; objects without attachments are skipped without a query."""
-    from rapport.conversations.models import Message
+def _with_attachments(messages: Iterable[Any]) -> list[tuple[int, Any]]:
+    """(id, attachments) of the inbound messages given (as ids or as Message objects) that
+    have attachments, as stored. bulk_create does not set ids on every database, so objects
+    without one are found by their (channel, external id), the key ingest makes unique, in
+    the same read; objects without attachments are skipped without a query."""
+    from rapport.conversations.models import Direction, Message
 
     ids: list[int] = []
     keys: dict[int, list[str]] = {}
@@ -375,18 +377,22 @@ def _message_ids(messages: Iterable[Any]) -> list[int]:
             ids.append(m.pk)
         elif m.attachments and m.channel_id and m.external_id:
             keys.setdefault(m.channel_id, []).append(m.external_id)
+    inbound = Message.objects.filter(direction=Direction.INBOUND).exclude(attachments=[])
+    found: list[tuple[int, Any]] = []
+    if ids:
+        found += inbound.filter(pk__in=ids).values_list("pk", "attachments")
     # One IN list per channel (the ingest batch's rows, under its write lock): an OR of
     # (channel, external id) pairs cost more to compile than to run. The `NOT external_id
     # = ''` term is the unique index's own condition, so the database uses that index.
     for channel_id, external_ids in keys.items():
         for start in range(0, len(external_ids), 500):
             chunk = external_ids[start : start + 500]
-            ids += (
-                Message.objects.filter(channel_id=channel_id, external_id__in=chunk)
+            found += (
+                inbound.filter(channel_id=channel_id, external_id__in=chunk)
                 .exclude(external_id="")
-                .values_list("pk", flat=True)
+                .values_list("pk", "attachments")
             )
-    return ids
+    return found
 
 
 def enqueue_for_message(messages: int | Iterable[Any]) -> int:
@@ -395,17 +401,8 @@ def enqueue_for_message(messages: int | Iterable[Any]) -> int:
     transaction commits. Call it in the transaction that stores the messages: the rows commit
     with them, so a lost task is only a delay (the sweep finds the rows). Returns the number
     of rows created."""
-    from rapport.conversations.models import Direction, Message
-
-    ids = _message_ids([messages] if isinstance(messages, int) else messages)
-    if not ids:
-        return 0
     rows = []
-    for pk, attachments in (
-        Message.objects.filter(pk__in=ids, direction=Direction.INBOUND)
-        .exclude(attachments=[])
-        .values_list("pk", "attachments")
-    ):
+    for pk, attachments in dict(_with_attachments([messages] if isinstance(messages, int) else messages)).items():
         for index, att in enumerate(attachments[:MAX_PER_MESSAGE] if isinstance(attachments, list) else []):
             if not isinstance(att, dict):
                 continue
@@ -424,7 +421,8 @@ def enqueue_for_message(messages: int | Iterable[Any]) -> int:
             )
     if not rows:
         return 0
-    StoredMedia.objects.bulk_create(rows, ignore_conflicts=True)
+    # One prepared INSERT … ON CONFLICT DO NOTHING: a batch's rows, without compiling each.
+    insert_rows(StoredMedia, rows, ignore_conflicts=True)
     messages = sorted({r.message_id for r in rows})
     transaction.on_commit(lambda: _queue(messages))
     return len(rows)

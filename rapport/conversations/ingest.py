@@ -1445,6 +1445,9 @@ def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     return rows
 
 
+_HOOK_MESSAGE_FIELDS = ("id", "conversation_id", "channel_id", "external_id", "person_id", "direction")
+
+
 def _run_hooks(stored: list[tuple[RawPayload, list[str]]]) -> None:
     """Call the connectors' after_ingest hooks for a batch's stored payloads (see
     `_after_ingest_hook`). Messages are read back by external id: bulk_create does not give
@@ -1453,12 +1456,17 @@ def _run_hooks(stored: list[tuple[RawPayload, list[str]]]) -> None:
     the payloads a connector's optional `after_ingest_wanted(payload)` says it acts on (a
     Twilio text needs nothing; a finished call gets its Call row)."""
     by_channel: dict[int, list[tuple[RawPayload, list[str]]]] = {}
+    # The connector's hook and filter, looked up once per channel, not once per payload.
+    hooks: dict[int, tuple[Any, Any]] = {}
     for payload, external_ids in stored:
-        hook = _after_ingest_hook(payload.channel)
-        if hook is None or not external_ids:
+        if not external_ids:
             continue
-        wanted = getattr(registry.inbound(payload.channel.kind), "after_ingest_wanted", None)
-        if wanted is not None and not wanted(payload):
+        if payload.channel_id not in hooks:
+            hook = _after_ingest_hook(payload.channel)
+            wanted = hook and getattr(registry.inbound(payload.channel.kind), "after_ingest_wanted", None)
+            hooks[payload.channel_id] = (hook, wanted)
+        hook, wanted = hooks[payload.channel_id]
+        if hook is None or (wanted is not None and not wanted(payload)):
             continue
         by_channel.setdefault(payload.channel_id, []).append((payload, external_ids))
     for items in by_channel.values():
@@ -1466,7 +1474,9 @@ def _run_hooks(stored: list[tuple[RawPayload, list[str]]]) -> None:
         exts = list({e for _, external_ids in items for e in external_ids})
         by_ext: dict[str, Message] = {}
         for start in range(0, len(exts), 500):
-            by_ext.update((m.external_id, m) for m in _by_external_id(channel, exts[start : start + 500]))
+            # The columns hooks use to attach rows; any other loads if a hook reads it.
+            rows = _by_external_id(channel, exts[start : start + 500]).only(*_HOOK_MESSAGE_FIELDS)
+            by_ext.update((m.external_id, m) for m in rows)
         found = [
             (payload, [by_ext[e] for e in dict.fromkeys(external_ids) if e in by_ext])
             for payload, external_ids in items

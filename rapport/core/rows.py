@@ -95,25 +95,34 @@ def conn_itself() -> Any:
 
 
 @functools.cache
-def insert_sql(model: type[models.Model], vendor: str, with_ids: bool = False) -> tuple[str, Any]:
+def insert_sql(
+    model: type[models.Model], vendor: str, with_ids: bool = False, ignore_conflicts: bool = False
+) -> tuple[str, Any]:
     fields = [f for f in model._meta.concrete_fields if with_ids or not f.primary_key]
     quote = connection.ops.quote_name
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(column(f)) for f in fields)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
+    if ignore_conflicts:
+        # Uniqueness only (SQLite and PostgreSQL alike), unlike bulk_create's INSERT OR
+        # IGNORE on SQLite, which also drops rows that break NOT NULL or CHECK constraints.
+        sql += " ON CONFLICT DO NOTHING"
     return sql, row_writer(fields)
 
 
-def insert_rows(model: type[models.Model], objs: list[Any], *, with_ids: bool = False) -> None:
+def insert_rows(
+    model: type[models.Model], objs: list[Any], *, with_ids: bool = False, ignore_conflicts: bool = False
+) -> None:
     """INSERT many rows of `model` with one prepared statement (executemany). Unlike
     bulk_create, it neither compiles the values through the ORM nor reads ids back: for
     rows nothing in the batch refers to by id (messages, channel links, notices). With
     `with_ids` the objects' primary keys are written too (ids given ahead, as the inbox
-    ingest's plan gives them); otherwise the database assigns them."""
+    ingest's plan gives them); otherwise the database assigns them. `ignore_conflicts`:
+    rows that would break a unique constraint are left out."""
     if not objs:
         return
-    sql, values = insert_sql(model, connection.vendor, with_ids)
+    sql, values = insert_sql(model, connection.vendor, with_ids, ignore_conflicts)
     conn = conn_itself()
     with conn.cursor() as cursor:
         cursor.executemany(sql, [values(obj, conn) for obj in objs])

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from rapport.channels.base import Attachment, Author, CanonicalMessage, NormaliseError, UnknownEvent
 from rapport.channels.models import Channel, ChannelKind, RawPayload
+from rapport.core.rows import insert_rows
 
 FINAL_CALL = {"completed", "busy", "no-answer", "failed", "canceled"}
 
@@ -172,5 +173,5 @@ def after_ingest_many(channel: Channel, items: list[tuple[RawPayload, list[Any]]
                     logged_by=bot,
                 )
             )
-    if rows:
-        Call.objects.bulk_create(rows, ignore_conflicts=True)
+    # One prepared INSERT … ON CONFLICT DO NOTHING (bulk_create compiled every row's values).
+    insert_rows(Call, rows, ignore_conflicts=True)
