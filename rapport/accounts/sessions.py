@@ -48,6 +48,11 @@ class SessionStore(DbSessionStore):
         self._remember(key, data.get(SESSION_KEY))
         return data
 
+    def save(self, must_create: bool = False) -> None:
+        super().save(must_create)
+        # A login saves the session naming its user: the next page reads them together.
+        self._remember(self.session_key, getattr(self, "_session_cache", {}).get(SESSION_KEY))
+
     @staticmethod
     def _remember(key: str | None, user_id: Any) -> None:
         if key is None:
