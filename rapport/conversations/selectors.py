@@ -421,21 +421,29 @@ def unread_count_sql(user: User) -> int:
 def agent_choices(user: User) -> list[tuple[int, str]]:
     """(id, name as str(user) shows it) of the active agents `user` may assign to: everyone
     for admins, else the members of their teams; _agents_for's users, in its order."""
+    read = _agent_choices_read(user)
+    return _agent_choices(reads.fetch_batch([read])[0]) if read else []
+
+
+def _agent_choices_read(user: User) -> reads.Read | None:
     where = ["u.is_active = %s", "NOT (u.role = %s)", "NOT (u.username = %s)"]
     params: list[Any] = [True, "readonly", "rapport-bot"]
     join = ""
     if not user.is_admin:
         teams = user.team_ids()
         if not teams:
-            return []
+            return None
         join = " INNER JOIN accounts_user_teams ut ON ut.user_id = u.id"
         where.append(f"ut.team_id IN ({reads.marks(teams)})")
         params += teams
-    rows = _fetch(
+    return reads.Read(
         f"SELECT DISTINCT u.id, u.username, u.first_name, u.last_name FROM accounts_user u{join} "  # noqa: S608
         f"WHERE {' AND '.join(where)} ORDER BY u.first_name ASC, u.username ASC",
         params,
     )
+
+
+def _agent_choices(rows: list[tuple[Any, ...]]) -> list[tuple[int, str]]:
     return [(pk, f"{first} {last}".strip() or username) for pk, username, first, last in rows]
 
 
@@ -599,6 +607,10 @@ assert isinstance(_ATTACHMENTS_FIELD, models.JSONField)
 def message_rows(conversation_id: int, *, after: int = 0, limit: int = 500) -> list[MessageRow]:
     """messages_of in plain SQL. The caller has checked the conversation is visible
     (conversation_page, conversation_head_row)."""
+    return _message_rows(_fetch(_MESSAGES_SQL, [conversation_id, after, limit]))
+
+
+def _message_rows(rows: list[tuple[Any, ...]]) -> list[MessageRow]:
     aware = reads.aware
     return [
         MessageRow(
@@ -607,7 +619,7 @@ def message_rows(conversation_id: int, *, after: int = 0, limit: int = 500) -> l
             r[11] if r[10] is not None else None,
             r[12], r[13], r[14], _attachments(r[15]), aware(r[16]), r[17], r[18], r[19],  # type: ignore[arg-type]
         )
-        for r in _fetch(_MESSAGES_SQL, [conversation_id, after, limit])
+        for r in rows
     ]  # fmt: skip
 
 
@@ -645,6 +657,8 @@ class ConversationPage:
     channels_used: list[str]
     merged_from: list[int]
     unread: int
+    # agent_choices, when asked for (None: not read)
+    agents: list[tuple[int, str]] | None = None
 
 
 @functools.cache
@@ -691,26 +705,37 @@ def _page_select() -> tuple[
     return columns, f"FROM {_CONV} c {joins}", names, dates, related
 
 
-def conversation_page(user: User, conversation_id: Any) -> ConversationPage:
+def conversation_page(user: User, conversation_id: Any, *, agents: bool = False) -> ConversationPage:
     """The conversation page's reads: conversation_get, messages_of, the person's visibility,
     identities, deals (views._deals_of), person_conversations, the channels used, the merges
-    and unread_count, in plain SQL with the same rows and order (tests compare them). Through
-    the ORM the page compiled fifteen queries and built a hundred instances: 13 ms of CPU."""
+    and unread_count (and agent_choices when `agents`), in plain SQL with the same rows and
+    order (tests compare them). Through the ORM the page compiled fifteen queries and built a
+    hundred instances: 13 ms of CPU. Two round trips: the conversation's row with the history
+    and the agents (read before the row is checked: they are dropped with it when it is not
+    found), then the panels, which need the row's person."""
     pk = _conversation_id(conversation_id)
     columns, tables, names, dates, related = _page_select()
     vis, params = visibility_sql(user, "c")
     # people_visible(user).filter(pk=…).exists() on the joined person, and unread_count, as
     # two more columns of the same row.
     pvis, pparams = reads.visibility_sql(user, "p")
-    row = _fetch_one(
-        f"SELECT {columns}, "  # noqa: S608
-        f"CASE WHEN p.id IS NOT NULL AND p.merged_into_id IS NULL AND {pvis} THEN 1 ELSE 0 END, "
-        "(SELECT COUNT(*) FROM conversations_notification n WHERE n.user_id = %s AND n.read_at IS NULL) "
-        f"{tables} WHERE c.id = %s AND {vis}",
-        [*pparams, user.pk, pk, *params],
-    )
-    if row is None:
+    batch = [
+        reads.Read(
+            f"SELECT {columns}, "  # noqa: S608
+            f"CASE WHEN p.id IS NOT NULL AND p.merged_into_id IS NULL AND {pvis} THEN 1 ELSE 0 END, "
+            "(SELECT COUNT(*) FROM conversations_notification n WHERE n.user_id = %s AND n.read_at IS NULL) "
+            f"{tables} WHERE c.id = %s AND {vis}",
+            [*pparams, user.pk, pk, *params],
+        ),
+        reads.Read(_MESSAGES_SQL, [pk, 0, 500]),
+    ]
+    agents_read = _agent_choices_read(user) if agents else None
+    if agents_read is not None:
+        batch.append(agents_read)
+    found = reads.fetch_batch(batch)
+    if not found[0]:
         raise Http404("Not found")
+    row = found[0][0]
     alias = connection.alias
     n = len(names)
     values = list(row[:n])
@@ -740,13 +765,14 @@ def conversation_page(user: User, conversation_id: Any) -> ConversationPage:
     return ConversationPage(
         conversation=conv,
         person_visible=person_visible,
-        history=message_rows(pk),
+        history=_message_rows(found[1]),
         identities=panels.identities,
         deals=panels.deals,
         other_conversations=panels.others,
         channels_used=panels.used,
         merged_from=panels.merged_from,
         unread=unread,
+        agents=(_agent_choices(found[2]) if agents_read is not None else []) if agents else None,
     )
 
 

@@ -133,7 +133,8 @@ def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpRespo
     history and the option lists built in Python: through the ORM and template loops it cost
     ~13 ms of CPU, and it is the page agents work in."""
     user = request.user
-    data = selectors.conversation_page(user, conversation_id)
+    # A writer may edit every conversation they may see: their agents are read with it.
+    data = selectors.conversation_page(user, conversation_id, agents=user.can_write)
     conv = data.conversation
     can_edit = selectors.can_edit_ids(user, conv.assignee_id, conv.team_id)
     identities = data.identities
@@ -167,7 +168,7 @@ def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpRespo
         "unread": data.unread,
     }
     if can_edit:  # only writers get the controls
-        agents = selectors.agent_choices(user)
+        agents = data.agents if data.agents is not None else selectors.agent_choices(user)
         if conv.assignee_id is not None and all(pk != conv.assignee_id for pk, _ in agents):
             # Assigned to someone outside the agent's teams: listed, so the form shows who has
             # it instead of "Unassigned" (and "Assign" left as it is changes nothing).

@@ -1,3 +1,4 @@
+import unicodedata
 from collections.abc import Container, Iterable
 from html import escape as e
 from typing import Any
@@ -232,8 +233,11 @@ _CHANNEL_LABELS = dict(ChannelKind.choices)
 
 
 def _short(text: str, length: int) -> str:
-    """default:"(no subject)"|truncatechars:length."""
-    return Truncator(text or "(no subject)").chars(length)
+    """default:"(no subject)"|truncatechars:length. Truncator returns the text in NFC when it
+    fits: with no more characters than `length` it fits (combining ones do not count), and
+    that is decided here without building a Truncator (a lazy object: ~15 µs, forty a page)."""
+    text = unicodedata.normalize("NFC", text or "(no subject)")
+    return text if len(text) <= length else Truncator(text).chars(length)
 
 
 def identity_items(identities: Iterable[Any]) -> SafeString:
