@@ -44,9 +44,9 @@ from rapport.channels import net
 from rapport.channels.base import TransportError
 from rapport.channels.connectors.email.inbound import safe_filename
 from rapport.channels.models import MediaState, StoredMedia
-from rapport.core.rows import insert_rows
 from rapport.channels.registry import CONNECTORS
 from rapport.core.errors import ActionError
+from rapport.core.rows import insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +402,9 @@ def enqueue_for_message(messages: int | Iterable[Any]) -> int:
     with them, so a lost task is only a delay (the sweep finds the rows). Returns the number
     of rows created."""
     rows = []
-    for pk, attachments in dict(_with_attachments([messages] if isinstance(messages, int) else messages)).items():
+    for pk, attachments in dict(
+        _with_attachments([messages] if isinstance(messages, int) else messages)
+    ).items():
         for index, att in enumerate(attachments[:MAX_PER_MESSAGE] if isinstance(attachments, list) else []):
             if not isinstance(att, dict):
                 continue

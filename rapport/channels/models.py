@@ -116,7 +116,9 @@ class RawPayload(models.Model):
         indexes = [
             models.Index(fields=["status", "received_at"], name="payload_status"),
             models.Index(
-                fields=["replayed_by"], condition=models.Q(replayed_by__isnull=False), name="payload_replayed_by"
+                fields=["replayed_by"],
+                condition=models.Q(replayed_by__isnull=False),
+                name="payload_replayed_by",
             ),
         ]
 

@@ -68,7 +68,7 @@ def row_writer(fields: list[Field], *, add: bool = True) -> Any:
     return values
 
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 def datetime_adapter(conn: Any) -> Any:

@@ -70,7 +70,10 @@ def test_a_batch_handed_between_processes_stores_as_the_parsed_one(north):
 
     result = ingest.store_batch(handed)
     assert (result.created, result.dead, result.finished) == (3, 0, 3)
-    assert sorted(Message.objects.filter(channel=channel).values_list("external_id", flat=True)) == ["m1", "m2"]
+    assert sorted(Message.objects.filter(channel=channel).values_list("external_id", flat=True)) == [
+        "m1",
+        "m2",
+    ]
     assert Call.objects.filter(message__channel=phone).count() == 1
     assert set(RawPayload.objects.values_list("status", flat=True)) == {PayloadStatus.PROCESSED}
 
