@@ -8,9 +8,12 @@ every role and nav), with every value escaped as the template escaped it."""
 import functools
 
 from django import template
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.template.base import render_value_in_context
 from django.template.context import Context
 from django.template.defaulttags import CsrfTokenNode
+from django.templatetags.static import static
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
 
@@ -46,6 +49,27 @@ def _nav(current: object) -> str:
 
 
 _CSRF = CsrfTokenNode()
+
+
+@register.simple_tag
+def asset(path: str) -> str:
+    """{% static path %}, worked out once per process: the storage's URL of a file does not
+    change while it runs (urljoin and the storage's checks were ~25 µs a tag, five a page).
+    Escaped by the template as {% static %} is."""
+    return _asset(path, settings.STATIC_URL)
+
+
+@functools.lru_cache(maxsize=256)
+def _asset(path: str, static_url: str | None) -> str:
+    return static(path)
+
+
+def _settings_changed(**kwargs: object) -> None:
+    if kwargs.get("setting") in ("STATIC_URL", "STORAGES", "STATIC_ROOT", "INSTALLED_APPS"):
+        _asset.cache_clear()
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="rapport.web.templatetags.topbar.asset")
 
 
 @register.simple_tag(takes_context=True)

@@ -73,3 +73,14 @@ def test_pages_show_the_bar_with_their_section(alice):
     assert 'name="csrfmiddlewaretoken"' in page.split('<header class="topbar">')[1].split("</header>")[0]
     search = login(alice).get("/search/?q=%3Cx%3E").content.decode()
     assert 'value="&lt;x&gt;" data-live-search="/search/"' in search
+
+
+@pytest.mark.parametrize("path", ["rapport/app.css", "conversations/inbox.js", "a b/ü&x.css"])
+def test_asset_is_the_static_tag(db, path, settings):
+    engine = engines["django"]
+    both = engine.from_string("{% load static topbar %}{% static p %}|{% asset p %}")
+    static, asset = both.render({"p": path}).split("|")
+    assert asset == static
+    settings.STATIC_URL = "/elsewhere/"  # a changed setting is not served from the cache
+    static, asset = both.render({"p": path}).split("|")
+    assert asset == static and "/elsewhere/" in asset
