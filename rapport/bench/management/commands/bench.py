@@ -70,13 +70,15 @@ def _gunicorn_extra() -> list[str]:
 def gunicorn_command(
     port: int, *, host: str = "127.0.0.1", workers: int = 2, threads: int = 4, worker_class: str = "gthread"
 ) -> list[str]:
+    # --threads only for gthread: gunicorn quietly turns a sync worker with more than one
+    # thread into a gthread worker, so the benchmarks' "sync" servers were gthread ones.
     return [
         sys.executable, "-m", "gunicorn", "rapport.wsgi:application",
         "--bind", f"{host}:{port}",
         "--chdir", str(settings.BASE_DIR),
         "--worker-class", worker_class,
         "--workers", str(workers),
-        "--threads", str(threads),
+        *(["--threads", str(threads)] if worker_class == "gthread" else []),
         "--keep-alive", "30",
         "--graceful-timeout", "10",
         *_gunicorn_extra(),
