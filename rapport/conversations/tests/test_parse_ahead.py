@@ -154,3 +154,26 @@ def test_the_parse_ahead_process_stops_with_the_worker():
         assert ahead.process.is_alive()
         assert ahead.next(timeout=0.1) is None  # nothing pending
     assert not ahead.process.is_alive()
+
+
+@pytest.mark.django_db
+def test_the_storing_connection_leaves_checkpoints_to_the_parsing_process():
+    """While a parse-ahead process runs, the storing connection's commits do not checkpoint
+    SQLite's WAL (the parsing process does, passively, after each hand-over); afterwards the
+    connection checkpoints as before. On PostgreSQL both are no-ops."""
+    if connection.vendor != "sqlite":
+        with ingest._no_autocheckpoint():
+            ingest._checkpoint()
+        return
+
+    def limit():
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_autocheckpoint")
+            return cursor.fetchone()[0]
+
+    before = limit()
+    assert before > 0
+    with ingest._no_autocheckpoint():
+        assert limit() == 0
+        ingest._checkpoint()
+    assert limit() == before
