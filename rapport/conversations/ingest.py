@@ -17,6 +17,7 @@ import gc
 import logging
 import operator
 import os
+import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -1410,19 +1411,18 @@ def _plan(scored: Scored) -> _Plan | None:
     routing and id-sequence reads) returning exactly the rows it returned, so the plan is
     what the classic path would compute under the lock. Otherwise the classic path runs.
     None when planning needs to write or fails (the classic path then handles it)."""
-    global _capturing
     claimed = {p.pk for p, _, _ in scored}
     reads = _ReadLog()
     try:
         system_user()  # created once ever, and a plan cannot write
         with _read_snapshot():
-            _capturing = reads
+            _capturing.log = reads
             try:
                 with connection.execute_wrapper(reads):
                     outcome = _store_all(scored, claimed, planning=True)
                     outcome.batch.prepare()
             finally:
-                _capturing = None
+                _capturing.log = None
             reads.record()
     except _NeedsWriteLock:
         return None
@@ -1432,16 +1432,19 @@ def _plan(scored: Scored) -> _Plan | None:
     return _Plan(claimed, outcome, reads)
 
 
-# The read log of the plan being made (see _plan), to which _fetch hands its rows.
-_capturing: _ReadLog | None = None
+# The read log of the plan this thread is making (see _plan), to which _fetch hands its
+# rows. Per thread: a web process's threads may plan batches side by side, and rows read in
+# one's snapshot must never stand in for the other's.
+_capturing = threading.local()
 
 
 def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """reads.fetch for the batch's own reads; while a plan is made, the rows also go to its
     read log, which then need not run the statement again to record them."""
     rows = reads.fetch(sql, params)
-    if _capturing is not None:
-        _capturing.capture(sql, params, rows)
+    log = getattr(_capturing, "log", None)
+    if log is not None:
+        log.capture(sql, params, rows)
     return rows
 
 

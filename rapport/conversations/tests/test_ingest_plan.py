@@ -134,6 +134,31 @@ def test_rows_kept_while_planning_are_what_reading_again_gives(north, alice, bob
     assert log.unchanged()
 
 
+def test_a_plan_captures_only_its_own_threads_reads():
+    """Threads of one process may plan side by side: rows one reads in its snapshot must not
+    become the recorded rows of another's plan."""
+    import threading
+
+    mine = ingest._ReadLog()
+    ingest._capturing.log = mine
+    try:
+
+        def elsewhere():
+            try:
+                ingest._fetch("SELECT 1", [])
+            finally:
+                connection.close()  # the thread's own connection
+
+        other = threading.Thread(target=elsewhere)
+        other.start()
+        other.join()
+        assert mine.captured == {}
+        ingest._fetch("SELECT 2", [])
+        assert list(mine.captured) == [("SELECT 2", ())]
+    finally:
+        ingest._capturing.log = None
+
+
 def test_ids_given_by_a_plan_are_the_ones_the_database_would_give(monkeypatch, north, alice, bob, carol):
     _scene(north, alice, bob, carol)
     assert process_batch().planned
