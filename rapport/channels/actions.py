@@ -1,5 +1,6 @@
 """Writes on channels and raw payloads."""
 
+import functools
 import hashlib
 from typing import Any
 
@@ -11,7 +12,7 @@ from rapport.audit.actions import audit_record
 from rapport.audit.models import AuditEntry
 from rapport.channels.models import Channel, ChannelKind, ChannelStatus, PayloadStatus, RawPayload
 from rapport.core.errors import ActionError
-from rapport.core.rows import row_writer
+from rapport.core.rows import column, execute_one, insert_sql
 
 
 def _require_admin(actor: User) -> None:
@@ -59,13 +60,9 @@ def _stored_delivery(channel: Channel, delivery_id: str) -> RawPayload:
     conn = connections[DEFAULT_DB_ALIAS]
     table = conn.ops.quote_name(RawPayload._meta.db_table)
     sql = f"SELECT id, status FROM {table} WHERE channel_id = %s AND delivery_id = %s AND NOT (delivery_id = '') LIMIT 1"  # noqa: S608
-    if _plain_driver(conn):  # see _insert_new
-        with conn.wrap_database_errors:
-            pk, status = conn.connection.execute(sql.replace("%s", "?"), [channel.pk, delivery_id]).fetchone()
-    else:
-        with conn.cursor() as cursor:
-            cursor.execute(sql, [channel.pk, delivery_id])
-            pk, status = cursor.fetchone()
+    row = execute_one(conn, sql, [channel.pk, delivery_id])
+    assert row is not None, "called after the insert met this delivery's row"
+    pk, status = row
     payload = RawPayload.from_db(
         conn.alias, ["id", "channel_id", "delivery_id", "status"], [pk, channel.pk, delivery_id, status]
     )
@@ -77,7 +74,6 @@ def _upsert_supported(conn: Any) -> bool:
     return conn.vendor in ("sqlite", "postgresql") and bool(conn.features.can_return_columns_from_insert)
 
 
-_INSERT_SQL: dict[str, str] = {}
 _PAYLOAD_CHANNEL = RawPayload._meta.get_field("channel")
 assert [f.attname for f in RawPayload._meta.concrete_fields] == [
     "id",
@@ -92,14 +88,15 @@ assert [f.attname for f in RawPayload._meta.concrete_fields] == [
     "processed_at",
     "replayed_by_id",
 ], "payload_store builds RawPayload positionally"
-# The shared row writer: plain columns as they are, dates through the adapter, the JSON and
-# binary columns through their fields (what get_db_prep_save on every field did).
-_payload_values = row_writer([f for f in RawPayload._meta.concrete_fields if not f.primary_key])
 
 
-def _column(field: Any) -> str:
-    assert field.column is not None, f"{field.name} has no database column"
-    return str(field.column)
+@functools.cache
+def _insert_returning(vendor: str) -> tuple[str, Any]:
+    sql, values = insert_sql(RawPayload, vendor, ignore_conflicts=True)
+    return (
+        f"{sql} RETURNING {connections[DEFAULT_DB_ALIAS].ops.quote_name(column(RawPayload._meta.pk))}",
+        values,
+    )
 
 
 def _insert_new(payload: RawPayload, conn: Any) -> bool:
@@ -108,51 +105,14 @@ def _insert_new(payload: RawPayload, conn: Any) -> bool:
     the ORM's create in a savepoint (BEGIN, compile, INSERT, COMMIT; an IntegrityError and a
     rollback for every retried delivery) cost about three times as much. DO NOTHING covers
     uniqueness only: any other failure raises as before."""
-    sql = _INSERT_SQL.get(conn.vendor)
-    if sql is None:
-        fields = [f for f in RawPayload._meta.concrete_fields if not f.primary_key]
-        quote = conn.ops.quote_name
-        columns = ", ".join(quote(_column(f)) for f in fields)
-        marks = ", ".join(["%s"] * len(fields))
-        sql = (
-            f"INSERT INTO {quote(RawPayload._meta.db_table)} ({columns}) VALUES ({marks}) "  # noqa: S608
-            f"ON CONFLICT DO NOTHING RETURNING {quote(_column(RawPayload._meta.pk))}"
-        )
-        _INSERT_SQL[conn.vendor] = sql
-    params = _payload_values(payload, conn)
-    if _plain_driver(conn):
-        # SQLite, connected, nothing watching the queries: the driver's own execute. Django's
-        # cursor wrapper (thread checks, the %s → ? rewrite, debug hooks) cost as much Python
-        # as the INSERT itself on the receiver; its error translation is kept, so a locked
-        # database is still the OperationalError the webhook views answer 503 to.
-        native = _INSERT_SQL.get("sqlite-native")
-        if native is None:
-            native = _INSERT_SQL["sqlite-native"] = sql.replace("%s", "?")
-        with conn.wrap_database_errors:
-            row = conn.connection.execute(native, params).fetchone()
-    else:
-        with conn.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+    sql, values = _insert_returning(conn.vendor)
+    row = execute_one(conn, sql, values(payload, conn))
     if row is None:
         return False
     payload.pk = row[0]
     payload._state.adding = False
     payload._state.db = conn.alias
     return True
-
-
-def _plain_driver(conn: Any) -> bool:
-    """Whether a statement may go straight to the SQLite driver: connected, no transaction
-    marked for rollback, and no execute wrapper or query log (tests and debug pages count
-    queries through them) that would miss it."""
-    return (
-        conn.vendor == "sqlite"
-        and conn.connection is not None
-        and not conn.needs_rollback
-        and not conn.execute_wrappers
-        and not conn.queries_logged
-    )
 
 
 def enqueue_processing(payload: RawPayload) -> None:

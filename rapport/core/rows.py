@@ -6,6 +6,7 @@ save() would stamp them."""
 
 import datetime as dt
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, connections, models
@@ -92,6 +93,39 @@ def datetime_adapter(conn: Any) -> Any:
 
 def conn_itself() -> Any:
     return connections[connection.alias]
+
+
+@functools.lru_cache(maxsize=64)
+def _qmark(sql: str) -> str:
+    return sql.replace("%s", "?")
+
+
+def _plain_driver(conn: Any) -> bool:
+    """Whether a statement may go straight to the SQLite driver: connected, no transaction
+    marked for rollback, and no execute wrapper or query log (tests and debug pages count
+    queries through them) that would miss it."""
+    return (
+        conn.vendor == "sqlite"
+        and conn.connection is not None
+        and not conn.needs_rollback
+        and not conn.execute_wrappers
+        and not conn.queries_logged
+    )
+
+
+def execute_one(conn: Any, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """Run one statement (written with %s placeholders) on `conn`, the connection itself,
+    and give its first row. On SQLite, when nothing watches queries, it goes straight to the
+    driver: Django's cursor wrapper (thread checks, the %s → ? rewrite, debug hooks) cost as
+    much Python as the statement itself for a webhook's payload insert. Django's error
+    translation is kept, so a locked database is still an OperationalError (which the webhook
+    views answer 503 to)."""
+    if _plain_driver(conn):
+        with conn.wrap_database_errors:
+            return conn.connection.execute(_qmark(sql), params).fetchone()  # type: ignore[no-any-return]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()  # type: ignore[no-any-return]
 
 
 @functools.cache
