@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, connections, models, transaction
@@ -1028,16 +1028,32 @@ def _normalise(payload: RawPayload) -> tuple[list[CanonicalMessage], str]:
         return [], f"The connector failed on this payload ({type(exc).__name__}: {str(exc)[:300]})."
 
 
-def _after_ingest_hook(channel: Channel) -> Any:
-    """The connector's optional `inbound.after_ingest(channel, payload, messages)`: rows a
-    connector derives from its stored messages (Twilio's Call), written in the transaction
+class _Hooks(NamedTuple):
+    """A connector's optional after-ingest hooks (its inbound module's functions)."""
+
+    each: Any  # after_ingest(channel, payload, messages)
+    wanted: Any  # after_ingest_wanted(payload) -> bool, or None: every payload
+    many: Any  # after_ingest_many(channel, [(payload, messages), …]), or None: `each` per payload
+
+
+def _connector_hooks(channel: Channel) -> _Hooks | None:
+    """The connector's `inbound.after_ingest(channel, payload, messages)`, if it has one: rows
+    a connector derives from its stored messages (Twilio's Call), written in the transaction
     that stores them, so the webhook's task, the recovery sweep and a replay all give the same
     result. It gets the payload's messages whether stored now or before, so it must be
-    idempotent (reprocessing repairs what is missing and adds nothing)."""
+    idempotent (reprocessing repairs what is missing and adds nothing). With it, optionally,
+    `after_ingest_wanted(payload)` (the pipeline reads messages back only for the payloads it
+    accepts) and `after_ingest_many(channel, items)` (a batch's payloads at once)."""
     try:
-        return getattr(registry.inbound(channel.kind), "after_ingest", None)
+        inbound = registry.inbound(channel.kind)
     except registry.ConnectorMissing:
         return None
+    each = getattr(inbound, "after_ingest", None)
+    if each is None:
+        return None
+    return _Hooks(
+        each, getattr(inbound, "after_ingest_wanted", None), getattr(inbound, "after_ingest_many", None)
+    )
 
 
 def process_payload(payload_id: int) -> list[Ingested]:
@@ -1055,9 +1071,9 @@ def process_payload(payload_id: int) -> list[Ingested]:
         with transaction.atomic():
             for cm in messages:
                 results.append(ingest(payload.channel, cm, payload=payload))
-            hook = _after_ingest_hook(payload.channel)
-            if hook is not None:
-                hook(payload.channel, payload, [r.message for r in results])
+            hooks = _connector_hooks(payload.channel)
+            if hooks is not None:
+                hooks.each(payload.channel, payload, [r.message for r in results])
     except Exception as exc:
         # The database or a bug: leave the payload "received" for the next attempt, and give
         # up into the dead-letter list after MAX_ATTEMPTS so it is looked at.
@@ -1453,45 +1469,40 @@ _HOOK_MESSAGE_FIELDS = ("id", "conversation_id", "channel_id", "external_id", "p
 
 def _run_hooks(stored: list[tuple[RawPayload, list[str]]]) -> None:
     """Call the connectors' after_ingest hooks for a batch's stored payloads (see
-    `_after_ingest_hook`). Messages are read back by external id: bulk_create does not give
+    `_connector_hooks`). Messages are read back by external id: bulk_create does not give
     ids back on every database, and duplicates stored before the batch count too. This runs
     under the write lock, so the reads are one per channel for the whole batch, and only for
     the payloads a connector's optional `after_ingest_wanted(payload)` says it acts on (a
     Twilio text needs nothing; a finished call gets its Call row)."""
     by_channel: dict[int, list[tuple[RawPayload, list[str]]]] = {}
-    # The connector's hook and filter, looked up once per channel, not once per payload.
-    hooks: dict[int, tuple[Any, Any]] = {}
+    hooks: dict[int, _Hooks | None] = {}  # looked up once per channel, not once per payload
     for payload, external_ids in stored:
         if not external_ids:
             continue
         if payload.channel_id not in hooks:
-            hook = _after_ingest_hook(payload.channel)
-            wanted = hook and getattr(registry.inbound(payload.channel.kind), "after_ingest_wanted", None)
-            hooks[payload.channel_id] = (hook, wanted)
-        hook, wanted = hooks[payload.channel_id]
-        if hook is None or (wanted is not None and not wanted(payload)):
+            hooks[payload.channel_id] = _connector_hooks(payload.channel)
+        found = hooks[payload.channel_id]
+        if found is None or (found.wanted is not None and not found.wanted(payload)):
             continue
         by_channel.setdefault(payload.channel_id, []).append((payload, external_ids))
-    for items in by_channel.values():
-        channel = items[0][0].channel
+    for channel_id, items in by_channel.items():
+        channel, connector = items[0][0].channel, hooks[channel_id]
+        assert connector is not None
         exts = list({e for _, external_ids in items for e in external_ids})
         by_ext: dict[str, Message] = {}
         for start in range(0, len(exts), 500):
             # The columns hooks use to attach rows; any other loads if a hook reads it.
             rows = _by_external_id(channel, exts[start : start + 500]).only(*_HOOK_MESSAGE_FIELDS)
             by_ext.update((m.external_id, m) for m in rows)
-        found = [
+        messages = [
             (payload, [by_ext[e] for e in dict.fromkeys(external_ids) if e in by_ext])
             for payload, external_ids in items
         ]
-        # A connector's optional after_ingest_many takes the batch's payloads at once.
-        many = getattr(registry.inbound(channel.kind), "after_ingest_many", None)
-        if many is not None:
-            many(channel, found)
-            continue
-        hook = _after_ingest_hook(channel)
-        for payload, messages in found:
-            hook(channel, payload, messages)
+        if connector.many is not None:
+            connector.many(channel, messages)
+        else:
+            for payload, of_payload in messages:
+                connector.each(channel, payload, of_payload)
 
 
 def _one_by_one(payloads: list[RawPayload], result: BatchResult) -> BatchResult:
@@ -1585,7 +1596,7 @@ def _pack(scored: Scored) -> tuple[dict[int, Channel], list[tuple[Any, ...]]]:
     for payload, messages, reason in scored:
         if payload.channel_id not in channels:
             channels[payload.channel_id] = payload.channel
-            hooked[payload.channel_id] = _after_ingest_hook(payload.channel) is not None
+            hooked[payload.channel_id] = _connector_hooks(payload.channel) is not None
         values = tuple(getattr(payload, name) for name in _HANDED)
         # The body only where a connector's after_ingest hook may read it (Twilio's calls).
         body = payload.body if hooked[payload.channel_id] else None
