@@ -361,8 +361,8 @@ def archive_reason(sniffed: str, fileobj: IO[bytes], size: int) -> str:
 # --- enqueue, fetch, retry ----------------------------------------------------------------
 
 
-def _with_attachments(messages: Iterable[Any]) -> list[tuple[int, Any]]:
-    """(id, attachments) of the inbound messages given (as ids or as Message objects) that
+def _with_attachments(messages: Iterable[Any]) -> dict[int, Any]:
+    """id → attachments of the inbound messages given (as ids or as Message objects) that
     have attachments, as stored. bulk_create does not set ids on every database, so objects
     without one are found by their (channel, external id), the key ingest makes unique, in
     the same read; objects without attachments are skipped without a query."""
@@ -378,16 +378,16 @@ def _with_attachments(messages: Iterable[Any]) -> list[tuple[int, Any]]:
         elif m.attachments and m.channel_id and m.external_id:
             keys.setdefault(m.channel_id, []).append(m.external_id)
     inbound = Message.objects.filter(direction=Direction.INBOUND).exclude(attachments=[])
-    found: list[tuple[int, Any]] = []
+    found: dict[int, Any] = {}
     if ids:
-        found += inbound.filter(pk__in=ids).values_list("pk", "attachments")
+        found.update(inbound.filter(pk__in=ids).values_list("pk", "attachments"))
     # One IN list per channel (the ingest batch's rows, under its write lock): an OR of
     # (channel, external id) pairs cost more to compile than to run. The `NOT external_id
     # = ''` term is the unique index's own condition, so the database uses that index.
     for channel_id, external_ids in keys.items():
         for start in range(0, len(external_ids), 500):
             chunk = external_ids[start : start + 500]
-            found += (
+            found.update(
                 inbound.filter(channel_id=channel_id, external_id__in=chunk)
                 .exclude(external_id="")
                 .values_list("pk", "attachments")
@@ -402,9 +402,7 @@ def enqueue_for_message(messages: int | Iterable[Any]) -> int:
     with them, so a lost task is only a delay (the sweep finds the rows). Returns the number
     of rows created."""
     rows = []
-    for pk, attachments in dict(
-        _with_attachments([messages] if isinstance(messages, int) else messages)
-    ).items():
+    for pk, attachments in _with_attachments([messages] if isinstance(messages, int) else messages).items():
         for index, att in enumerate(attachments[:MAX_PER_MESSAGE] if isinstance(attachments, list) else []):
             if not isinstance(att, dict):
                 continue
