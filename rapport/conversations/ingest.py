@@ -17,6 +17,7 @@ import gc
 import logging
 import operator
 import os
+import signal
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
@@ -1551,6 +1552,11 @@ def _parse_ahead_loop(batches: Any, acks: Any, stop: Any, parent: int, limit: in
     from queue import Full
 
     connections.close_all()  # the parent's connection must not be shared across the fork
+    # The parent's signal handlers came across the fork (inbox_worker's SIGTERM/SIGINT only
+    # set a flag this loop never reads): SIGTERM ends this process at once, as close()
+    # expects, and Ctrl-C is the parent's to handle.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()  # see run_worker
     # Below the storing process and the webhooks: on a busy machine the parser should take
     # the CPU they leave, not preempt a process holding SQLite's write lock.

@@ -177,3 +177,24 @@ def test_the_storing_connection_leaves_checkpoints_to_the_parsing_process():
         assert limit() == 0
         ingest._checkpoint()
     assert limit() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_parse_ahead_process_does_not_inherit_the_workers_stop_handler():
+    """inbox_worker turns SIGTERM into a flag for its own loop; the parsing process must not
+    keep that handler (it would swallow the SIGTERM that close() falls back to)."""
+    import signal
+
+    if not _shared_database():
+        pytest.skip("the parse-ahead process needs a database it can open (PostgreSQL or a file)")
+    stopping = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        with ingest.ParseAhead(pause=0.05) as ahead:
+            assert ahead.next(timeout=1.0) is None  # nothing pending; the process is running
+            ahead.process.terminate()
+            ahead.process.join(timeout=5)
+            assert ahead.process.exitcode == -signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopping == []
