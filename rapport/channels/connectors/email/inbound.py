@@ -448,11 +448,13 @@ def message_ids(value: str) -> list[str]:
 
 
 def _charset(part: Message) -> str:
+    """The part's declared charset if Python knows it, else UTF-8 (whatever fails: an unknown
+    or malformed charset, a hostile Content-Type)."""
     try:
         charset = part.get_content_charset() or "utf-8"
         codecs.lookup(charset)
         return charset
-    except (LookupError, ValueError, TypeError):
+    except Exception:  # noqa: BLE001 - any failure reads the part as UTF-8
         return "utf-8"
 
 
@@ -542,11 +544,7 @@ def _leaf(part: Message, is_text: bool) -> tuple[bool, str, str | None]:
             if found is not None:
                 return found
     if is_text and not _is_attachment(part):
-        try:
-            charset: str | None = _charset(part)
-        except Exception:  # decode_text asks again, and falls back to UTF-8
-            charset = None
-        found = (False, "", charset)
+        found = (False, "", _charset(part))
     else:
         try:
             filename = part.get_filename() or ""
