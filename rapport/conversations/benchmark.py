@@ -498,7 +498,7 @@ class FixtureGenerator(Generator):
     that go with them: names, user ids, times, reply references) are set in the decoded
     fixture, which is then encoded again as the platform sends it."""
 
-    def __init__(self, kind: str, channel: Channel):
+    def __init__(self, kind: str):
         from rapport.channels import registry
 
         self.kind = kind
@@ -615,9 +615,7 @@ def _generators(channels: dict[str, Channel], stdout: Any) -> list[Generator]:
         try:
             if not registry.has_connector(kind):
                 raise LookupError("no connector is installed")
-            gen = (
-                WebhookGenerator() if kind == ChannelKind.WEBHOOK else FixtureGenerator(kind, channels[kind])
-            )
+            gen = WebhookGenerator() if kind == ChannelKind.WEBHOOK else FixtureGenerator(kind)
             gen.check(channels[kind])
         except Exception as exc:  # noqa: BLE001 - a connector in progress is left out, and said so
             _write(stdout, f"  {kind}: left out ({type(exc).__name__}: {str(exc)[:160]})")

@@ -155,7 +155,7 @@ def test_generated_payloads_read_back_through_the_real_normaliser(bench_channels
     from rapport.people.identities import normalise
 
     channel = bench_channels[kind]
-    gen = benchmark.WebhookGenerator() if kind == "webhook" else benchmark.FixtureGenerator(kind, channel)
+    gen = benchmark.WebhookGenerator() if kind == "webhook" else benchmark.FixtureGenerator(kind)
     inbound = registry.inbound(kind)
     identities = set()
     previous = ""
