@@ -227,7 +227,7 @@ class WebhookGenerator(Generator):
         return json.dumps({"event": "message", "id": f"evt-{ext}", "message": message}).encode()
 
 
-DROP = object()  # a field value: remove the key from the template
+DROP = object()  # a field value in a JSON template: remove the key (form and email templates set values only)
 
 
 @dataclass(frozen=True)
