@@ -177,14 +177,19 @@ def fetch_batch(statements: Sequence[Read]) -> list[list[tuple[Any, ...]]]:
             try:
                 cursor.execute("; ".join(parts), params)
             except ProgrammingError as exc:
-                # Deallocated behind our back (DISCARD ALL, a pooler: 26000), or prepared by a
-                # batch that failed further on (a PREPARE outlives the error: 42P05): forget
-                # them all and, outside a transaction the error has spoilt, start afresh.
-                if attempt or getattr(exc.__cause__, "sqlstate", None) not in ("26000", "42P05"):
+                # Deallocated behind our back (DISCARD ALL, a pooler: 26000): none we knew of
+                # is left. Or prepared by a batch that failed further on (a PREPARE outlives
+                # the error: 42P05): those we knew of are still there, so forgetting them
+                # would make every later PREPARE of theirs fail too. Outside a transaction
+                # the error has spoilt, start afresh from a clean slate.
+                state = getattr(exc.__cause__, "sqlstate", None)
+                if attempt or state not in ("26000", "42P05"):
                     raise
-                known.clear()
+                if state == "26000":
+                    known.clear()
                 if connection.in_atomic_block:
                     raise
+                known.clear()
                 cursor.execute("DEALLOCATE ALL")
                 continue
             # A prepared statement outlives a rolled-back transaction: known from here on.

@@ -67,3 +67,22 @@ def test_a_wrong_number_of_parameters_is_refused(db):
         pytest.skip("SQLite's driver checks the count itself")
     with pytest.raises(ValueError):
         reads.fetch_batch([reads.Read(USERS, [])])
+
+
+@pg
+@pytest.mark.django_db(transaction=True)
+def test_a_stray_prepare_inside_a_transaction_leaves_the_known_statements_known(alice, bob):
+    """A statement prepared by a batch that failed (42P05 next time) spoils the transaction it
+    meets, but the statements this connection knows are still on the server: they are not
+    forgotten, so later batches of theirs inside transactions keep working."""
+    from django.db import ProgrammingError, transaction
+
+    reads.fetch_batch([reads.Read(USERS, [0])])  # USERS known on this connection
+    stray = "SELECT id FROM accounts_user WHERE id = %s"
+    bad = reads.Read("SELECT CAST(%s AS integer)", ["not a number"])
+    with pytest.raises(DataError):  # the stray PREPARE ran, then the cast failed
+        reads.fetch_batch([reads.Read(stray, [1]), bad])
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        reads.fetch_batch([reads.Read(stray, [1])])
+    with transaction.atomic():
+        assert reads.fetch_batch([reads.Read(USERS, [0])])[0]
