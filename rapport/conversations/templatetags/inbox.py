@@ -82,15 +82,14 @@ def _cell(cells: dict[str, str], kind: str, labels: dict[str, str], value: str) 
 
 
 @register.simple_tag
-def inbox_rows(
-    rows: Iterable[Any], can_write: bool, visible_people: Container[int] | None = None
-) -> SafeString:
+def inbox_rows(rows: Iterable[Any], can_write: bool, visible_people: Container[int]) -> SafeString:
     """The inbox table's rows from selectors.inbox_rows (or inbox_list). Built in Python rather
     than with template tags: fifty rows of a dozen variables and filters each were most of the
     page's CPU time. Every value goes through `e` (html.escape, which is what Django's escape
     filter does); the markup is the one the template had. Names are shown as str() shows a
-    Person (Person.full_name) and a User (full name, else username). With `visible_people`,
-    a customer not among them is not named (their record is private to someone else)."""
+    Person (Person.full_name) and a User (full name, else username). A customer not among
+    `visible_people` is not named (their record is private to someone else); required, so
+    no caller can forget it."""
     out: list[str] = []
     status_labels, priority_labels, sla_labels = _LABELS["status"], _LABELS["priority"], _LABELS["sla_state"]
     tz = timezone.get_current_timezone()  # once, not per row (localtime looks it up each time)
@@ -113,7 +112,7 @@ def inbox_rows(
             sla_cell = f'<span class="muted">{e(sla_labels.get(c.sla_state, c.sla_state))}</span>'
         if not c.person_id:
             person = "—"
-        elif visible_people is not None and c.person_id not in visible_people:
+        elif c.person_id not in visible_people:
             person = "A person you cannot see"
         else:
             person = _name(c.person__first_name, c.person__last_name) or "(no name)"
