@@ -5,7 +5,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from django.db import connection, models
@@ -657,8 +657,8 @@ class ConversationPage:
     channels_used: list[str]
     merged_from: list[int]
     unread: int
-    # agent_choices, when asked for (None: not read)
-    agents: list[tuple[int, str]] | None = None
+    # agent_choices, when asked for (else empty)
+    agents: list[tuple[int, str]] = field(default_factory=list)
 
 
 @functools.cache
@@ -772,7 +772,7 @@ def conversation_page(user: User, conversation_id: Any, *, agents: bool = False)
         channels_used=panels.used,
         merged_from=panels.merged_from,
         unread=unread,
-        agents=(_agent_choices(found[2]) if agents_read is not None else []) if agents else None,
+        agents=_agent_choices(found[2]) if agents_read is not None else [],
     )
 
 

@@ -168,7 +168,7 @@ def conversation_view(request: AuthedRequest, conversation_id: int) -> HttpRespo
         "unread": data.unread,
     }
     if can_edit:  # only writers get the controls
-        agents = data.agents if data.agents is not None else selectors.agent_choices(user)
+        agents = data.agents  # read with the page: a user who may edit it is a writer
         if conv.assignee_id is not None and all(pk != conv.assignee_id for pk, _ in agents):
             # Assigned to someone outside the agent's teams: listed, so the form shows who has
             # it instead of "Unassigned" (and "Assign" left as it is changes nothing).
